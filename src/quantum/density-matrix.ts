@@ -214,7 +214,10 @@ export class DensityMatrix {
   project(q: number, outcome: 0 | 1, basis?: Gate): number {
     if (basis) this.apply(inverseBasis(basis), q);
     const p = this.probability(q, outcome);
-    if (!(p > 0)) throw new RangeError(`outcome ${outcome} on qubit ${q} has probability 0`);
+    if (!(p > 0)) {
+      if (basis) this.apply(basis, q); // leave the state as it was
+      throw new RangeError(`outcome ${outcome} on qubit ${q} has probability 0`);
+    }
     this.collapse(q, outcome, p);
     if (basis) this.apply(basis, q);
     return p;
