@@ -1,0 +1,149 @@
+/**
+ * The validated, unit-resolved form of a topology file (`apiVersion: qnet/v1`). Loading a YAML or JSON
+ * document produces this; the hardware models and the network simulation consume it. Every duration is
+ * in ns, every rate in Hz, every length in km, every probability in [0, 1]; every optional physical
+ * quantity has been given its documented default, so consumers never guess.
+ */
+
+/** The only topology format version so far. */
+export const TOPOLOGY_API_VERSION = "qnet/v1";
+
+export type NodeType = "end" | "repeater" | "trusted";
+
+/** A node's quantum memories. */
+export interface MemorySpec {
+  /** Number of memory qubits (≥ 0; 0 for a node without memories, e.g. a trusted QKD node). Default 2. */
+  qubits: number;
+  /**
+   * Energy relaxation time T1 in ns (`Infinity`: none). When `depolarizingTimeNs` is finite the
+   * memory is depolarizing instead and `t1Ns`/`t2Ns` are `Infinity`. Default `Infinity`.
+   */
+  t1Ns: number;
+  /** Coherence time T2 in ns (`Infinity`: none); T2 ≤ 2·T1. Default `Infinity`. */
+  t2Ns: number;
+  /** Depolarizing time constant in ns (`Infinity`: none). Default `Infinity`. */
+  depolarizingTimeNs: number;
+  /** Probability that an emitted photon leaves the memory into the fiber (emission × collection). Default 1. */
+  efficiency: number;
+}
+
+export interface NodeSpec {
+  /** Canonical ID used in every output: the `id` written in the file. */
+  id: string;
+  type: NodeType;
+  memory: MemorySpec;
+  /** Fidelity of two-qubit gates (a depolarizing error of 1 − fidelity on the pair after the gate). Default 1. */
+  gateFidelity: number;
+  /** Probability that a single-qubit measurement reads correctly. Default 1. */
+  measurementFidelity: number;
+  /** Probability that a Bell-state measurement for swapping succeeds. Default 1. */
+  swapSuccessProbability: number;
+  /** Classical processing delay before the node acts on a message or a herald, in ns. Default 0. */
+  processingDelayNs: number;
+  /**
+   * A stored pair older than this is discarded (one exactly this old is still used), in ns. `Infinity`:
+   * no cutoff. Default `Infinity`.
+   */
+  cutoffNs: number;
+}
+
+export type HeraldingScheme = "single-click" | "double-click";
+
+/** Physical description of a link with a midpoint heralding station (each arm `lengthKm / 2`). */
+export interface PhysicalLinkSpec {
+  kind: "physical";
+  lengthKm: number;
+  /** Default 0.2. */
+  attenuationDbPerKm: number;
+  /** Group index of the fiber; light takes groupIndex / c per unit length. Default 1.4682. */
+  groupIndex: number;
+  heralding: HeraldingScheme;
+  /** Maximum attempt rate of the sources, in Hz (`Infinity`: limited only by light travel). Default `Infinity`. */
+  sourceRateHz: number;
+  /** Detector efficiency at the midpoint station. Default 0.9. */
+  detectorEfficiency: number;
+  /** Dark-count rate per detector in Hz. Default 0. */
+  darkCountRateHz: number;
+  /** Detection window per attempt in ns (for dark-count probabilities). Default 1. */
+  detectionWindowNs: number;
+  /** Bright-state population α for single-click heralding. Default 0.1. */
+  brightStatePopulation: number;
+  /** Frequency/time-bin modes tried per attempt; a success in any mode heralds a pair. Default 1. */
+  multiplexingModes: number;
+  /**
+   * Fidelity of the state emitted by the sources before loss and detector noise (e.g. imperfect
+   * indistinguishability), as a Werner fidelity multiplied into the heralded state. Default 1.
+   */
+  sourceFidelity: number;
+}
+
+/** Abstract description: the user states the per-attempt outcome directly. */
+export interface AbstractLinkSpec {
+  kind: "abstract";
+  /** Success probability of one attempt. */
+  successProbability: number;
+  /** Duration of one attempt, in ns. */
+  attemptDurationNs: number;
+  /** Werner fidelity of delivered pairs. Default 1. */
+  fidelity: number;
+  /** Length in km, used only for the default classical latency. Default 0. */
+  lengthKm: number;
+}
+
+export interface ClassicalChannelSpec {
+  /** One-way latency in ns: given, or from the fiber length at the group index. */
+  latencyNs: number;
+  /** Uniform jitter added to each message, in ns, drawn from [0, jitterNs]. Default 0. */
+  jitterNs: number;
+  /** Probability that a message is lost (it is then resent after a timeout of 2·latency). Default 0. */
+  lossProbability: number;
+}
+
+export interface LinkSpec {
+  /** Canonical ID: the `id` in the file, or `"<a>-<b>"` when none is given. */
+  id: string;
+  a: string;
+  b: string;
+  quantum: PhysicalLinkSpec | AbstractLinkSpec;
+  classical: ClassicalChannelSpec;
+}
+
+export type SwapPolicy = "asap" | "nested";
+
+export type PurificationScheme = "bbpssw" | "dejmps";
+
+export interface PurificationSpec {
+  scheme: PurificationScheme;
+  /** `recurrence`: purify two pairs of equal history; `pumping`: purify with a fresh link-level pair each round. */
+  mode: "recurrence" | "pumping";
+  /** Where purification happens: on each link before swapping, or on end-to-end pairs. */
+  level: "link" | "end-to-end";
+  /** Rounds to perform (1 or more). */
+  rounds: number;
+}
+
+export interface RequestSpec {
+  id: string;
+  src: string;
+  dst: string;
+  /** Pairs to deliver; `Infinity` when a rate is given instead. */
+  pairs: number;
+  /** Target delivery rate in Hz, or 0 for as fast as possible. */
+  rateHz: number;
+  /** Pairs delivered below this fidelity are discarded and counted. Default 0. */
+  minFidelity: number;
+  /** Simulated time by which the request must be complete, in ns; `Infinity`: none. */
+  deadlineNs: number;
+  /** Node IDs from src to dst; when absent, the best path is chosen. */
+  path?: string[];
+}
+
+export interface Topology {
+  apiVersion: typeof TOPOLOGY_API_VERSION;
+  name: string;
+  nodes: NodeSpec[];
+  links: LinkSpec[];
+  swap: SwapPolicy;
+  purification?: PurificationSpec;
+  requests: RequestSpec[];
+}
