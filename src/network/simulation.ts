@@ -1,0 +1,777 @@
+import {
+  type BellDiagonal,
+  bellDiagonalFidelity,
+  decayDephasing,
+  decayDepolarizing,
+  type SwapNoise,
+  swapBellDiagonal,
+} from "../quantum/bell-diagonal.js";
+import type { Rng } from "../sim/rng.js";
+import { RngStreams } from "../sim/rng.js";
+import { type EventHandler, Simulator } from "../sim/simulator.js";
+import { type LinkPlan, type NetworkPlan, type PathPlan, planNetwork } from "./plan.js";
+import { type Histogram, SampleSet } from "./statistics.js";
+import type { Topology } from "./topology.js";
+
+/** Options of a network simulation run. */
+export interface SimulationOptions {
+  /** Seed of every random stream (one stream per link, node and request). Default 1. */
+  seed?: number | string;
+  /**
+   * Called every `progressEvery` events and once at the end with the simulated time reached (ns) and
+   * the events processed so far. Default: none.
+   */
+  onProgress?: (simulatedNs: number, events: number) => void;
+  /** Events between progress calls. Default 200,000. */
+  progressEvery?: number;
+}
+
+/** Statistics of a distribution of values, as reported. */
+export interface DistributionReport {
+  mean: number;
+  p05: number;
+  p50: number;
+  histogram: Histogram;
+}
+
+export interface LinkReport {
+  id: string;
+  /** Generation attempts made (all memory pairs of the link together). */
+  attempts: number;
+  /** Heralded pairs. */
+  successes: number;
+  success_rate: number;
+  /** Heralded pairs per simulated second. */
+  pairs_per_s: number;
+  /** Fidelity of pairs as heralded, before any storage. */
+  fidelity: DistributionReport;
+}
+
+export interface RequestReport {
+  id: string;
+  src: string;
+  dst: string;
+  path: string[];
+  /** Pairs handed to the application at the end nodes with at least the minimum fidelity. */
+  delivered: number;
+  /** Delivered pairs per simulated second over the time the request was active. */
+  delivered_per_s: number;
+  /** End-to-end pairs discarded on arrival because their fidelity was below `min_fidelity`. */
+  discarded_low_fidelity: number;
+  /** `pairs` asked for (null for a rate request). */
+  pairs_requested: number | null;
+  /** Whether every requested pair was delivered (before the deadline, if any). */
+  completed: boolean;
+  /** Whether the deadline passed before completion. */
+  expired: boolean;
+  /** Fidelity to Φ+ of delivered pairs when the end nodes hold them, after all corrections. */
+  fidelity: DistributionReport;
+  /** Time for each delivered pair: from the previous delivery (or the request's start) to this one, in s. */
+  latency_s: { mean: number; p50: number; p99: number };
+  /** Swaps performed for this request, and how many failed. */
+  swaps: number;
+  swaps_failed: number;
+}
+
+export interface SimulationReport {
+  topology: string;
+  seed: number | string;
+  simulated_time_s: number;
+  events: number;
+  wall_time_s?: number;
+  links: LinkReport[];
+  requests: RequestReport[];
+  memory: {
+    /** Time-averaged fraction of memory qubits holding heralded entanglement, over all nodes. */
+    occupancy_mean: number;
+    /** Pairs discarded because a qubit was stored longer than its node's cutoff. */
+    decohered_discarded: number;
+  };
+}
+
+// Event kinds.
+const HERALD = 1;
+const SWAP = 2;
+const CUTOFF = 3;
+const FREE = 4;
+const DELIVER = 5;
+const DEADLINE = 6;
+
+const NONE = -1;
+/** Event data for a pair carries its generation: gen · PAIR_ID_SPAN + id, so stale events are ignored. */
+const PAIR_ID_SPAN = 1 << 22;
+const SIDE_LEFT = 0; // a qubit entangled towards lower path positions
+const SIDE_RIGHT = 1;
+
+/**
+ * A discrete-event simulation of a topology's entanglement requests: heralded generation on every link
+ * of each request's path, storage in decohering memories with cutoffs, entanglement swapping (ASAP or
+ * nested) with swap outcomes carried to the end nodes as classical messages, and delivery to the end
+ * nodes. Link-level pairs are Bell-diagonal states; decoherence is applied lazily, exactly, whenever a
+ * pair is touched, because memory channels compose in time.
+ *
+ * Memories: each node's qubits are split evenly between the sides of the request paths through it;
+ * each link of a path pairs free qubits of its two end ports and attempts generation on every such pair
+ * in parallel (number of attempts to success drawn in one geometric draw, one event per herald).
+ */
+export class NetworkSimulation implements EventHandler {
+  readonly sim = new Simulator();
+  private readonly plan: NetworkPlan;
+  private readonly handler: number;
+  private readonly streams: RngStreams;
+  private readonly linkRng: Rng[];
+  private readonly nodeRng: Rng[];
+  private readonly classicalRng: Rng;
+
+  // --- qubits (struct of arrays, global ids) ---
+  private readonly qNode: Int32Array;
+  private readonly qPath: Int32Array;
+  private readonly qPos: Int32Array;
+  private readonly qSide: Int8Array;
+  private readonly qPair: Int32Array;
+  private readonly qStoredAt: Float64Array;
+  private readonly qGen: Int32Array;
+  /** Free qubits per port; port = (path, pos, side) → index path.portBase + 2·pos + side. */
+  private readonly freeQubits: number[][];
+  /** Stored (heralded, not yet swapped) qubits per port, oldest first. */
+  private readonly storedQubits: number[][];
+  private readonly swapScheduled: Uint8Array;
+
+  // --- pairs (struct of arrays, pooled) ---
+  private pairCap = 0;
+  private pairFree: number[] = [];
+  private pQ0 = new Int32Array(0); // end at the lower path position
+  private pQ1 = new Int32Array(0);
+  private pT0 = new Float64Array(0); // time up to which decay has been applied, per end
+  private pT1 = new Float64Array(0);
+  private pFrame0 = new Float64Array(0); // time at which each end knows its partner and Pauli frame
+  private pFrame1 = new Float64Array(0);
+  private pLo = new Int32Array(0); // path positions spanned
+  private pHi = new Int32Array(0);
+  private pDead = new Uint8Array(0);
+  private pRefs = new Uint8Array(0); // qubits referring to the pair
+  private pHeralded = new Uint8Array(0);
+  private pGen = new Int32Array(0);
+  private pState: BellDiagonal[] = [];
+
+  // --- statistics ---
+  private readonly linkAttempts: Float64Array;
+  private readonly linkSuccesses: Float64Array;
+  private readonly linkFidelity: SampleSet[];
+  private readonly reqDelivered: Int32Array;
+  private readonly reqLowFidelity: Int32Array;
+  private readonly reqSwaps: Int32Array;
+  private readonly reqSwapFails: Int32Array;
+  private readonly reqDone: Uint8Array;
+  private readonly reqExpired: Uint8Array;
+  private readonly reqEndNs: Float64Array;
+  private readonly reqLastDelivery: Float64Array;
+  private readonly reqFidelity: SampleSet[];
+  private readonly reqLatency: SampleSet[];
+  private decoheredDiscarded = 0;
+  private occupied = 0;
+  private occupiedIntegral = 0;
+  private occupiedSince = 0;
+  private readonly totalQubits: number;
+  private activeRequests: number;
+
+  private readonly swapNoise: SwapNoise[];
+
+  constructor(
+    private readonly topology: Topology,
+    private readonly options: SimulationOptions = {},
+  ) {
+    this.plan = planNetwork(topology);
+    this.handler = this.sim.register(this);
+    this.streams = new RngStreams(options.seed ?? 1);
+    this.linkRng = this.plan.links.map((l) => this.streams.stream(`link:${l.path}:${l.pos}`));
+    this.nodeRng = topology.nodes.map((n) => this.streams.stream(`node:${n.id}`));
+    this.classicalRng = this.streams.stream("classical");
+    this.swapNoise = topology.nodes.map((n) => ({
+      depolarizing: 1 - n.gateFidelity,
+      measurementError: 1 - n.measurementFidelity,
+    }));
+
+    const qubits = this.plan.qubits;
+    const nq = qubits.length;
+    this.totalQubits = this.plan.totalMemoryQubits;
+    this.qNode = Int32Array.from(qubits, (q) => q.node);
+    this.qPath = Int32Array.from(qubits, (q) => q.path);
+    this.qPos = Int32Array.from(qubits, (q) => q.pos);
+    this.qSide = Int8Array.from(qubits, (q) => q.side);
+    this.qPair = new Int32Array(nq).fill(NONE);
+    this.qStoredAt = new Float64Array(nq);
+    this.qGen = new Int32Array(nq);
+    this.freeQubits = this.plan.ports.map((p) => [...p.qubits].reverse());
+    this.storedQubits = this.plan.ports.map(() => []);
+    this.swapScheduled = new Uint8Array(this.plan.ports.length);
+
+    const nl = this.plan.links.length;
+    this.linkAttempts = new Float64Array(nl);
+    this.linkSuccesses = new Float64Array(nl);
+    this.linkFidelity = this.plan.links.map(() => new SampleSet());
+    const nr = this.plan.paths.length;
+    this.reqDelivered = new Int32Array(nr);
+    this.reqLowFidelity = new Int32Array(nr);
+    this.reqSwaps = new Int32Array(nr);
+    this.reqSwapFails = new Int32Array(nr);
+    this.reqDone = new Uint8Array(nr);
+    this.reqExpired = new Uint8Array(nr);
+    this.reqEndNs = new Float64Array(nr).fill(Number.NaN);
+    this.reqLastDelivery = new Float64Array(nr);
+    this.reqFidelity = this.plan.paths.map(() => new SampleSet());
+    this.reqLatency = this.plan.paths.map(() => new SampleSet());
+    this.activeRequests = nr;
+    this.growPairs(Math.max(16, nq));
+  }
+
+  /** Runs until `untilNs` (or until every request is complete) and returns the report. */
+  run(untilNs: number): SimulationReport {
+    if (!(untilNs > 0)) throw new RangeError(`simulation time must be > 0 ns, got ${untilNs}`);
+    this.plan.paths.forEach((p, r) => {
+      if (Number.isFinite(p.request.deadlineNs))
+        this.sim.scheduleAt(p.request.deadlineNs, this.handler, DEADLINE, r);
+    });
+    for (const link of this.plan.links) this.startGeneration(link);
+    const every = this.options.progressEvery ?? 200_000;
+    const progress = this.options.onProgress;
+    for (;;) {
+      const r = this.sim.run({ untilNs, maxEvents: progress ? every : Number.POSITIVE_INFINITY });
+      progress?.(this.sim.now, this.sim.eventsProcessed);
+      if (r.reason !== "maxEvents") break;
+      if (this.activeRequests === 0) break;
+    }
+    return this.report();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Events
+
+  handleEvent(kind: number, data: number, sim: Simulator): void {
+    switch (kind) {
+      case HERALD:
+        this.onHerald(data, sim.now);
+        break;
+      case SWAP:
+        this.onSwap(data, sim.now);
+        break;
+      case CUTOFF:
+        this.onCutoff(data, sim.now);
+        break;
+      case FREE:
+        this.onFree(data);
+        break;
+      case DELIVER:
+        this.onDeliver(data, sim.now);
+        break;
+      case DEADLINE:
+        if (!this.reqDone[data]) {
+          this.reqExpired[data] = 1;
+          this.finishRequest(data, sim.now);
+        }
+        break;
+    }
+  }
+
+  /** Pairs free qubits at both ends of a path link and starts attempts on each such memory pair. */
+  private startGeneration(link: LinkPlan): void {
+    if (this.reqDone[link.path]) return;
+    const left = this.freeQubits[link.leftPort];
+    const right = this.freeQubits[link.rightPort];
+    const rng = this.linkRng[link.index];
+    const m = link.model;
+    while (left.length > 0 && right.length > 0) {
+      const q0 = left.pop()!;
+      const q1 = right.pop()!;
+      const p = this.allocPair();
+      this.pQ0[p] = q0;
+      this.pQ1[p] = q1;
+      this.pLo[p] = link.pos;
+      this.pHi[p] = link.pos + 1;
+      this.pHeralded[p] = 0;
+      this.pT0[p] = this.sim.now; // holds the generation start until the herald
+      const k = rng.geometric(m.successProbability);
+      this.linkAttempts[link.index] += k;
+      this.pT1[p] = k; // attempts drawn, for the partial count if the run ends first
+      this.sim.schedule((k - 1) * m.attemptPeriodNs + m.heraldDelayNs, this.handler, HERALD, p);
+    }
+  }
+
+  private onHerald(p: number, now: number): void {
+    const q0 = this.pQ0[p];
+    const q1 = this.pQ1[p];
+    const path = this.qPath[q0];
+    const link = this.plan.paths[path].links[this.pLo[p]];
+    this.linkSuccesses[link.index]++;
+    if (this.reqDone[path]) {
+      this.releasePair(p);
+      this.returnQubit(q0);
+      this.returnQubit(q1);
+      return;
+    }
+    const s = this.pState[p];
+    s.set(link.model.state);
+    this.linkFidelity[link.index].add(s[0]);
+    this.pHeralded[p] = 1;
+    this.pDead[p] = 0;
+    // The qubits have waited since the emission of the successful attempt.
+    const emitted = now - link.model.heraldDelayNs;
+    this.pT0[p] = emitted;
+    this.pT1[p] = emitted;
+    this.pFrame0[p] = now;
+    this.pFrame1[p] = now;
+    this.store(q0, p, now);
+    this.store(q1, p, now);
+    this.considerSwap(q0, now);
+    this.considerSwap(q1, now);
+    this.considerDelivery(p);
+  }
+
+  private store(q: number, p: number, now: number): void {
+    this.attach(q, p);
+    this.qStoredAt[q] = now;
+    this.setOccupied(this.occupied + 1, now);
+    const port = this.portOf(q);
+    this.storedQubits[port].push(q);
+    const cutoff = this.topology.nodes[this.qNode[q]].cutoffNs;
+    if (Number.isFinite(cutoff)) {
+      // Strictly after storedAt + cutoff: a qubit exactly `cutoff` old is still usable, and any event
+      // at that instant fires first.
+      this.sim.scheduleAt(nextAfter(now + cutoff), this.handler, CUTOFF, q);
+    }
+  }
+
+  /** Checks whether the node holding qubit q can swap for its path, and schedules it. */
+  private considerSwap(q: number, now: number): void {
+    const path = this.qPath[q];
+    const pos = this.qPos[q];
+    const plan = this.plan.paths[path];
+    if (pos === 0 || pos === plan.nodes.length - 1) return;
+    const portL = plan.portBase + 2 * pos + SIDE_LEFT;
+    if (this.swapScheduled[portL]) return;
+    if (this.findSwapPartners(plan, pos, now) === null) return;
+    this.swapScheduled[portL] = 1;
+    const node = this.topology.nodes[plan.nodes[pos]];
+    this.sim.scheduleAt(now + node.processingDelayNs, this.handler, SWAP, plan.portBase + 2 * pos);
+  }
+
+  private readonly partners = new Int32Array(2);
+
+  /**
+   * The oldest stored left and right qubits at path position `pos` that may be swapped now, or null.
+   * ASAP: any pair on each side. Nested: the pairs must span exactly this node's segments of the
+   * doubling scheme, and the node must already know this (the swap messages that made them have
+   * arrived).
+   */
+  private findSwapPartners(plan: PathPlan, pos: number, now: number): Int32Array | null {
+    const left = this.storedQubits[plan.portBase + 2 * pos + SIDE_LEFT];
+    const right = this.storedQubits[plan.portBase + 2 * pos + SIDE_RIGHT];
+    if (left.length === 0 || right.length === 0) return null;
+    if (!plan.nested) {
+      this.partners[0] = left[0];
+      this.partners[1] = right[0];
+      return this.partners;
+    }
+    const wantLo = plan.nestLo[pos];
+    const wantHi = plan.nestHi[pos];
+    let ql = NONE;
+    for (let i = 0; i < left.length; i++) {
+      const p = this.qPair[left[i]];
+      if (this.pLo[p] === wantLo && this.pFrame1[p] <= now) {
+        ql = left[i];
+        break;
+      }
+    }
+    if (ql === NONE) return null;
+    for (let i = 0; i < right.length; i++) {
+      const p = this.qPair[right[i]];
+      if (this.pHi[p] === wantHi && this.pFrame0[p] <= now) {
+        this.partners[0] = ql;
+        this.partners[1] = right[i];
+        return this.partners;
+      }
+    }
+    return null;
+  }
+
+  private onSwap(portBase: number, now: number): void {
+    this.swapScheduled[portBase + SIDE_LEFT] = 0;
+    const port = this.plan.ports[portBase];
+    const path = port.path;
+    const pos = port.pos;
+    const plan = this.plan.paths[path];
+    if (this.reqDone[path]) return;
+    const found = this.findSwapPartners(plan, pos, now);
+    if (found === null) return;
+    const qL = found[0];
+    const qR = found[1];
+    const pL = this.qPair[qL];
+    const pR = this.qPair[qR];
+    const nodeIndex = plan.nodes[pos];
+    const node = this.topology.nodes[nodeIndex];
+    this.unstore(qL, now);
+    this.unstore(qR, now);
+    this.reqSwaps[path]++;
+    // Far ends: the lower end of the left pair, the upper end of the right pair.
+    const qa = this.pQ0[pL];
+    const qb = this.pQ1[pR];
+    const latA = this.messageDelay(plan, pos, this.qPos[qa]);
+    const latB = this.messageDelay(plan, pos, this.qPos[qb]);
+    const failed = !this.nodeRng[nodeIndex].bernoulli(node.swapSuccessProbability);
+    // A far end that no longer holds its pair has already given it up (its message has not arrived
+    // here yet): the swap then joins nothing, and only the other end needs telling.
+    const broken = this.qPair[qa] !== pL || this.qPair[qb] !== pR;
+    if (failed || broken) {
+      if (failed) this.reqSwapFails[path]++;
+      // Both pairs are lost; the far ends learn it from this node's message.
+      this.killPairAtEnd(pL, qa, now + latA);
+      this.killPairAtEnd(pR, qb, now + latB);
+      this.returnQubit(qL);
+      this.returnQubit(qR);
+      this.considerSwap(qL, now);
+      return;
+    }
+    this.decayTo(pL, now);
+    this.decayTo(pR, now);
+    const p = this.allocPair();
+    const s = this.pState[p];
+    swapBellDiagonal(s, this.pState[pL], this.pState[pR], this.swapNoise[nodeIndex]);
+    this.pQ0[p] = qa;
+    this.pQ1[p] = qb;
+    this.pT0[p] = now;
+    this.pT1[p] = now;
+    this.pLo[p] = this.pLo[pL];
+    this.pHi[p] = this.pHi[pR];
+    this.pDead[p] = this.pDead[pL] | this.pDead[pR];
+    this.pHeralded[p] = 1;
+    this.pFrame0[p] = Math.max(this.pFrame0[pL], now + latA);
+    this.pFrame1[p] = Math.max(this.pFrame1[pR], now + latB);
+    this.attach(qa, p);
+    this.attach(qb, p);
+    this.returnQubit(qL);
+    this.returnQubit(qR);
+    // More swaps may be possible here (several memories), and at the far ends once they learn.
+    this.considerSwap(qL, now);
+    if (plan.nested) {
+      this.scheduleRecheck(qa, this.pFrame0[p]);
+      this.scheduleRecheck(qb, this.pFrame1[p]);
+    }
+    this.considerDelivery(p);
+  }
+
+  /** In nested swapping a node may act only once the message about its new partner has arrived. */
+  private scheduleRecheck(q: number, atNs: number): void {
+    const plan = this.plan.paths[this.qPath[q]];
+    const pos = this.qPos[q];
+    if (pos === 0 || pos === plan.nodes.length - 1) return;
+    const portL = plan.portBase + 2 * pos + SIDE_LEFT;
+    if (this.swapScheduled[portL]) return;
+    this.swapScheduled[portL] = 1;
+    const node = this.topology.nodes[plan.nodes[pos]];
+    this.sim.scheduleAt(atNs + node.processingDelayNs, this.handler, SWAP, plan.portBase + 2 * pos);
+  }
+
+  private considerDelivery(p: number): void {
+    const path = this.qPath[this.pQ0[p]];
+    const plan = this.plan.paths[path];
+    if (this.pLo[p] !== 0 || this.pHi[p] !== plan.nodes.length - 1) return;
+    const at = Math.max(this.pFrame0[p], this.pFrame1[p]);
+    this.sim.scheduleAt(at, this.handler, DELIVER, this.pGen[p] * PAIR_ID_SPAN + p);
+  }
+
+  private onDeliver(data: number, now: number): void {
+    const p = data % PAIR_ID_SPAN;
+    if (this.pGen[p] !== Math.floor(data / PAIR_ID_SPAN)) return; // the pair was discarded meanwhile
+    const q0 = this.pQ0[p];
+    const q1 = this.pQ1[p];
+    const path = this.qPath[q0];
+    if (this.qPair[q0] !== p || this.qPair[q1] !== p) return; // the pair was discarded meanwhile
+    this.unstore(q0, now);
+    this.unstore(q1, now);
+    if (!this.reqDone[path]) {
+      if (this.pDead[p]) {
+        // A pair merged with one that an end had already given up: its state is lost.
+      } else {
+        this.decayTo(p, now);
+        const f = bellDiagonalFidelity(this.pState[p]);
+        const req = this.plan.paths[path].request;
+        if (f >= req.minFidelity) {
+          this.reqDelivered[path]++;
+          this.reqFidelity[path].add(f);
+          this.reqLatency[path].add((now - this.reqLastDelivery[path]) / 1e9);
+          this.reqLastDelivery[path] = now;
+          if (this.reqDelivered[path] >= req.pairs) this.finishRequest(path, now);
+        } else {
+          this.reqLowFidelity[path]++;
+        }
+      }
+    }
+    this.returnQubit(q0);
+    this.returnQubit(q1);
+  }
+
+  private onCutoff(q: number, now: number): void {
+    const p = this.qPair[q];
+    if (p === NONE) return;
+    const node = this.topology.nodes[this.qNode[q]];
+    if (now - this.qStoredAt[q] <= node.cutoffNs) return; // a later storage of this qubit
+    // The node gives up its qubit now and tells the pair's other end.
+    if (!this.pDead[p]) this.decoheredDiscarded++;
+    const other = this.pQ0[p] === q ? this.pQ1[p] : this.pQ0[p];
+    const plan = this.plan.paths[this.qPath[q]];
+    this.unstore(q, now);
+    this.killPairAtEnd(p, other, now + this.messageDelay(plan, this.qPos[q], this.qPos[other]));
+    this.returnQubit(q);
+  }
+
+  /**
+   * Marks pair p lost and frees its qubit `q` at the other end when the message arrives; if that end
+   * swaps the qubit first, the merged pair inherits the loss (it is discarded on delivery).
+   */
+  private killPairAtEnd(p: number, q: number, atNs: number): void {
+    this.pDead[p] = 1;
+    if (this.qPair[q] !== p) return;
+    this.sim.scheduleAt(atNs, this.handler, FREE, q + this.qGen[q] * this.qPair.length);
+  }
+
+  private onFree(data: number): void {
+    const n = this.qPair.length;
+    const q = data % n;
+    const gen = Math.floor(data / n);
+    if (this.qGen[q] !== gen) return;
+    if (this.qPair[q] === NONE) return;
+    this.unstore(q, this.sim.now);
+    this.returnQubit(q);
+  }
+
+  private finishRequest(path: number, now: number): void {
+    if (this.reqDone[path]) return;
+    this.reqDone[path] = 1;
+    this.reqEndNs[path] = now;
+    this.activeRequests--;
+    if (this.activeRequests === 0) this.sim.stop();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Helpers
+
+  private portOf(q: number): number {
+    return this.plan.paths[this.qPath[q]].portBase + 2 * this.qPos[q] + this.qSide[q];
+  }
+
+  private unstore(q: number, now: number): void {
+    const list = this.storedQubits[this.portOf(q)];
+    const i = list.indexOf(q);
+    if (i < 0) return;
+    list.splice(i, 1);
+    this.setOccupied(this.occupied - 1, now);
+  }
+
+  /** Frees a qubit for new generation on its link. */
+  private returnQubit(q: number): void {
+    this.detach(q);
+    this.qGen[q]++; // messages about its previous pair no longer apply
+    this.freeQubits[this.portOf(q)].push(q);
+    const plan = this.plan.paths[this.qPath[q]];
+    const pos = this.qPos[q];
+    const linkPos = this.qSide[q] === SIDE_LEFT ? pos - 1 : pos;
+    this.startGeneration(plan.links[linkPos]);
+  }
+
+  /** Points qubit q at pair p; a pair record lives while a qubit refers to it. */
+  private attach(q: number, p: number): void {
+    this.detach(q);
+    this.qPair[q] = p;
+    this.pRefs[p]++;
+  }
+
+  private detach(q: number): void {
+    const p = this.qPair[q];
+    if (p === NONE) return;
+    this.qPair[q] = NONE;
+    if (--this.pRefs[p] === 0) this.releasePair(p);
+  }
+
+  private setOccupied(n: number, now: number): void {
+    this.occupiedIntegral += this.occupied * (now - this.occupiedSince);
+    this.occupiedSince = now;
+    this.occupied = n;
+  }
+
+  /** One-way classical message delay between two positions of a path: latency, jitter and resends. */
+  private messageDelay(plan: PathPlan, from: number, to: number): number {
+    const lo = Math.min(from, to);
+    const hi = Math.max(from, to);
+    let delay = 0;
+    for (let i = lo; i < hi; i++) {
+      const c = plan.links[i].classical;
+      let hop = c.latencyNs;
+      if (c.jitterNs > 0) hop += this.classicalRng.random() * c.jitterNs;
+      if (c.lossProbability > 0) {
+        // Each lost transmission costs a timeout of two latencies before the resend.
+        const tries = this.classicalRng.geometric(1 - c.lossProbability);
+        hop += (tries - 1) * 2 * c.latencyNs;
+      }
+      delay += hop;
+    }
+    return delay;
+  }
+
+  /** Applies memory decoherence to both ends of pair p up to `now`. */
+  private decayTo(p: number, now: number): void {
+    const s = this.pState[p];
+    const m0 = this.topology.nodes[this.qNode[this.pQ0[p]]].memory;
+    const m1 = this.topology.nodes[this.qNode[this.pQ1[p]]].memory;
+    const e0 = now - this.pT0[p];
+    const e1 = now - this.pT1[p];
+    if (e0 > 0 || e1 > 0) {
+      if (Number.isFinite(m0.depolarizingTimeNs)) decayDepolarizing(s, s, e0, 0, m0.depolarizingTimeNs);
+      if (Number.isFinite(m1.depolarizingTimeNs)) decayDepolarizing(s, s, 0, e1, m1.depolarizingTimeNs);
+      if (Number.isFinite(m0.t2Ns)) decayDephasing(s, s, e0, 0, m0.t2Ns);
+      if (Number.isFinite(m1.t2Ns)) decayDephasing(s, s, 0, e1, m1.t2Ns);
+    }
+    this.pT0[p] = now;
+    this.pT1[p] = now;
+  }
+
+  private allocPair(): number {
+    if (this.pairFree.length === 0) this.growPairs(this.pairCap * 2);
+    const p = this.pairFree.pop()!;
+    this.pGen[p]++;
+    this.pDead[p] = 0;
+    this.pRefs[p] = 0;
+    return p;
+  }
+
+  private releasePair(p: number): void {
+    if (this.pHeralded[p] === 2) return; // already released
+    this.pHeralded[p] = 2;
+    this.pairFree.push(p);
+  }
+
+  private growPairs(cap: number): void {
+    const old = this.pairCap;
+    const grow = <T extends Int32Array | Float64Array | Uint8Array>(a: T, make: (n: number) => T): T => {
+      const b = make(cap);
+      b.set(a);
+      return b;
+    };
+    this.pQ0 = grow(this.pQ0, (n) => new Int32Array(n));
+    this.pQ1 = grow(this.pQ1, (n) => new Int32Array(n));
+    this.pT0 = grow(this.pT0, (n) => new Float64Array(n));
+    this.pT1 = grow(this.pT1, (n) => new Float64Array(n));
+    this.pFrame0 = grow(this.pFrame0, (n) => new Float64Array(n));
+    this.pFrame1 = grow(this.pFrame1, (n) => new Float64Array(n));
+    this.pLo = grow(this.pLo, (n) => new Int32Array(n));
+    this.pHi = grow(this.pHi, (n) => new Int32Array(n));
+    this.pDead = grow(this.pDead, (n) => new Uint8Array(n));
+    this.pRefs = grow(this.pRefs, (n) => new Uint8Array(n));
+    this.pHeralded = grow(this.pHeralded, (n) => new Uint8Array(n));
+    this.pGen = grow(this.pGen, (n) => new Int32Array(n));
+    if (cap > PAIR_ID_SPAN) throw new RangeError(`more than ${PAIR_ID_SPAN} pairs in flight`);
+    for (let p = old; p < cap; p++) this.pState.push(new Float64Array(4));
+    for (let p = cap - 1; p >= old; p--) this.pairFree.push(p);
+    this.pairCap = cap;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Report
+
+  private report(): SimulationReport {
+    const now = this.sim.now;
+    this.setOccupied(this.occupied, now);
+    const seconds = now / 1e9;
+    return {
+      topology: this.topology.name,
+      seed: this.options.seed ?? 1,
+      simulated_time_s: seconds,
+      events: this.sim.eventsProcessed,
+      links: this.linkReports(seconds),
+      requests: this.plan.paths.map((plan, r) => {
+        const req = plan.request;
+        const end = Number.isNaN(this.reqEndNs[r]) ? now : this.reqEndNs[r];
+        const lat = this.reqLatency[r];
+        return {
+          id: req.id,
+          src: req.src,
+          dst: req.dst,
+          path: plan.nodes.map((n) => this.topology.nodes[n].id),
+          delivered: this.reqDelivered[r],
+          delivered_per_s: end > 0 ? this.reqDelivered[r] / (end / 1e9) : 0,
+          discarded_low_fidelity: this.reqLowFidelity[r],
+          pairs_requested: Number.isFinite(req.pairs) ? req.pairs : null,
+          completed: this.reqDelivered[r] >= req.pairs,
+          expired: this.reqExpired[r] === 1,
+          fidelity: distribution(this.reqFidelity[r]),
+          latency_s: { mean: lat.mean(), p50: lat.quantile(0.5), p99: lat.quantile(0.99) },
+          swaps: this.reqSwaps[r],
+          swaps_failed: this.reqSwapFails[r],
+        };
+      }),
+      memory: {
+        occupancy_mean: now > 0 && this.totalQubits > 0 ? this.occupiedIntegral / now / this.totalQubits : 0,
+        decohered_discarded: this.decoheredDiscarded,
+      },
+    };
+  }
+
+  /** Per topology link, summed over the request paths that use it. */
+  private linkReports(seconds: number): LinkReport[] {
+    return this.topology.links.map((link, li) => {
+      let attempts = 0;
+      let successes = 0;
+      const fid = new SampleSet();
+      for (const l of this.plan.links) {
+        if (l.topologyLink !== li) continue;
+        attempts += this.linkAttempts[l.index];
+        successes += this.linkSuccesses[l.index];
+        const s = this.linkFidelity[l.index];
+        for (let i = 0; i < s.count; i++) fid.add(s.at(i));
+      }
+      // Attempts are drawn up front to the next success; remove those that lie beyond the end of the run.
+      attempts -= this.pendingAttemptsBeyondEnd(li);
+      return {
+        id: link.id,
+        attempts,
+        successes,
+        success_rate: attempts > 0 ? successes / attempts : 0,
+        pairs_per_s: seconds > 0 ? successes / seconds : 0,
+        fidelity: distribution(fid),
+      };
+    });
+  }
+
+  private pendingAttemptsBeyondEnd(topologyLink: number): number {
+    let extra = 0;
+    const now = this.sim.now;
+    for (let p = 0; p < this.pairCap; p++) {
+      if (this.pHeralded[p] !== 0) continue;
+      const q0 = this.pQ0[p];
+      const plan = this.plan.paths[this.qPath[q0]];
+      const link = plan.links[this.pLo[p]];
+      if (link.topologyLink !== topologyLink) continue;
+      // Under generation: pT0 = start, pT1 = attempts drawn.
+      const made = Math.min(this.pT1[p], Math.floor((now - this.pT0[p]) / link.model.attemptPeriodNs));
+      extra += this.pT1[p] - made;
+    }
+    return extra;
+  }
+}
+
+function distribution(s: SampleSet): DistributionReport {
+  return { mean: s.mean(), p05: s.quantile(0.05), p50: s.quantile(0.5), histogram: s.histogram(0.5, 1, 10) };
+}
+
+/** The smallest double greater than x (x ≥ 0, finite). */
+function nextAfter(x: number): number {
+  return x === 0 ? Number.MIN_VALUE : x + x * Number.EPSILON;
+}
+
+/** Builds and runs a simulation in one call. */
+export function simulate(
+  topology: Topology,
+  untilNs: number,
+  options: SimulationOptions = {},
+): SimulationReport {
+  return new NetworkSimulation(topology, options).run(untilNs);
+}
