@@ -13,6 +13,7 @@ export function linkAttemptModel(link: LinkSpec, a: NodeSpec, b: NodeSpec): Link
       successProbability: q.successProbability,
       attemptPeriodNs: q.attemptDurationNs,
       heraldDelayNs: q.attemptDurationNs,
+      storedBeforeHeraldNs: 0,
       state: wernerState(q.fidelity),
     };
   }

@@ -11,6 +11,12 @@ export interface LinkAttemptModel {
   attemptPeriodNs: number;
   /** Time from the start of the successful attempt until both ends know of it, in ns. */
   heraldDelayNs: number;
+  /**
+   * How long the memory qubits have already held their halves when the herald arrives, in ns: they
+   * decohere from then on. Physical links: the herald's round trip; abstract links: 0, because the
+   * stated fidelity is that of the pair as delivered.
+   */
+  storedBeforeHeraldNs: number;
   /** The heralded pair, Bell-diagonal in DEJMPS order. */
   state: BellDiagonal;
 }

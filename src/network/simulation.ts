@@ -314,8 +314,8 @@ export class NetworkSimulation implements EventHandler {
     this.linkFidelity[link.index].add(s[0]);
     this.pHeralded[p] = 1;
     this.pDead[p] = 0;
-    // The qubits have waited since the emission of the successful attempt.
-    const emitted = now - link.model.heraldDelayNs;
+    // The qubits have decohered since they took their halves of the pair.
+    const emitted = now - link.model.storedBeforeHeraldNs;
     this.pT0[p] = emitted;
     this.pT1[p] = emitted;
     this.pFrame0[p] = now;
