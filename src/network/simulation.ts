@@ -1,8 +1,10 @@
 import {
   type BellDiagonal,
+  bbpssw,
   bellDiagonalFidelity,
   decayDephasing,
   decayDepolarizing,
+  dejmps,
   type SwapNoise,
   swapBellDiagonal,
 } from "../quantum/bell-diagonal.js";
@@ -45,6 +47,9 @@ export interface LinkReport {
   pairs_per_s: number;
   /** Fidelity of pairs as heralded, before any storage. */
   fidelity: DistributionReport;
+  /** Link-level purification rounds, and how many failed. */
+  purifications: number;
+  purifications_failed: number;
 }
 
 export interface RequestReport {
@@ -71,6 +76,9 @@ export interface RequestReport {
   /** Swaps performed for this request, and how many failed. */
   swaps: number;
   swaps_failed: number;
+  /** End-to-end purification rounds performed for this request, and how many failed. */
+  purifications: number;
+  purifications_failed: number;
 }
 
 export interface SimulationReport {
@@ -96,6 +104,7 @@ const CUTOFF = 3;
 const FREE = 4;
 const DELIVER = 5;
 const DEADLINE = 6;
+const PURIFIED = 7;
 
 const NONE = -1;
 /** Event data for a pair carries its generation: gen · PAIR_ID_SPAN + id, so stale events are ignored. */
@@ -152,6 +161,9 @@ export class NetworkSimulation implements EventHandler {
   private pRefs = new Uint8Array(0); // qubits referring to the pair
   private pHeralded = new Uint8Array(0);
   private pGen = new Int32Array(0);
+  private pLevel = new Int32Array(0); // purification rounds the pair has passed
+  private pBusy = new Uint8Array(0); // waiting for the outcome messages of a purification round
+  private pPurifyOk = new Uint8Array(0); // the outcome of that round, revealed when the messages arrive
   private pState: BellDiagonal[] = [];
 
   // --- statistics ---
@@ -176,6 +188,16 @@ export class NetworkSimulation implements EventHandler {
   private activeRequests: number;
 
   private readonly swapNoise: SwapNoise[];
+  /** Rounds of link-level and of end-to-end purification (0: none). */
+  private readonly linkRounds: number;
+  private readonly endRounds: number;
+  private readonly pumping: boolean;
+  private readonly purifyMap: (out: BellDiagonal, a: BellDiagonal, b: BellDiagonal) => number;
+  private readonly purifyScratch: BellDiagonal = new Float64Array(4);
+  private readonly reqPurifications: Int32Array;
+  private readonly reqPurifyFails: Int32Array;
+  private readonly linkPurifications: Float64Array;
+  private readonly linkPurifyFails: Float64Array;
 
   constructor(
     private readonly topology: Topology,
@@ -191,6 +213,12 @@ export class NetworkSimulation implements EventHandler {
       depolarizing: 1 - n.gateFidelity,
       measurementError: 1 - n.measurementFidelity,
     }));
+
+    const pur = topology.purification;
+    this.linkRounds = pur?.level === "link" ? pur.rounds : 0;
+    this.endRounds = pur?.level === "end-to-end" ? pur.rounds : 0;
+    this.pumping = pur?.mode === "pumping";
+    this.purifyMap = pur?.scheme === "dejmps" ? dejmps : bbpssw;
 
     const qubits = this.plan.qubits;
     const nq = qubits.length;
@@ -210,11 +238,15 @@ export class NetworkSimulation implements EventHandler {
     this.linkAttempts = new Float64Array(nl);
     this.linkSuccesses = new Float64Array(nl);
     this.linkFidelity = this.plan.links.map(() => new SampleSet());
+    this.linkPurifications = new Float64Array(nl);
+    this.linkPurifyFails = new Float64Array(nl);
     const nr = this.plan.paths.length;
     this.reqDelivered = new Int32Array(nr);
     this.reqLowFidelity = new Int32Array(nr);
     this.reqSwaps = new Int32Array(nr);
     this.reqSwapFails = new Int32Array(nr);
+    this.reqPurifications = new Int32Array(nr);
+    this.reqPurifyFails = new Int32Array(nr);
     this.reqDone = new Uint8Array(nr);
     this.reqExpired = new Uint8Array(nr);
     this.reqEndNs = new Float64Array(nr).fill(Number.NaN);
@@ -263,6 +295,9 @@ export class NetworkSimulation implements EventHandler {
         break;
       case DELIVER:
         this.onDeliver(data, sim.now);
+        break;
+      case PURIFIED:
+        this.onPurified(data, sim.now);
         break;
       case DEADLINE:
         if (!this.reqDone[data]) {
@@ -322,9 +357,101 @@ export class NetworkSimulation implements EventHandler {
     this.pFrame1[p] = now;
     this.store(q0, p, now);
     this.store(q1, p, now);
-    this.considerSwap(q0, now);
-    this.considerSwap(q1, now);
+    this.pairReady(p, now);
+  }
+
+  /** A pair that nothing is happening to: purify it further, swap it, or deliver it. */
+  private pairReady(p: number, now: number): void {
+    if (this.linkRounds > 0 && this.pHi[p] - this.pLo[p] === 1 && this.pLevel[p] < this.linkRounds) {
+      this.tryPurifyLink(p, now);
+      return;
+    }
+    this.considerSwap(this.pQ0[p], now);
+    this.considerSwap(this.pQ1[p], now);
     this.considerDelivery(p);
+  }
+
+  /**
+   * Link-level purification. Recurrence: two pairs of the same level on the same link make one of the
+   * next level. Pumping: a fresh pair lifts the best unfinished one by a level.
+   */
+  private tryPurifyLink(p: number, now: number): void {
+    const q0 = this.pQ0[p];
+    const plan = this.plan.paths[this.qPath[q0]];
+    const lo = this.pLo[p];
+    const stored = this.storedQubits[plan.portBase + 2 * lo + SIDE_RIGHT];
+    let partner = NONE;
+    for (let i = 0; i < stored.length; i++) {
+      const o = this.qPair[stored[i]];
+      if (o === p || this.pBusy[o] || this.pHi[o] !== lo + 1 || this.pLevel[o] >= this.linkRounds) continue;
+      if (this.pumping) {
+        // Pump the most purified pair with a fresh one; two fresh pairs start a new ladder.
+        const fresh = this.pLevel[p] === 0 ? p : this.pLevel[o] === 0 ? o : NONE;
+        if (fresh === NONE) continue;
+        if (partner === NONE || this.pLevel[o] > this.pLevel[partner]) partner = o;
+      } else if (this.pLevel[o] === this.pLevel[p]) {
+        partner = o;
+        break;
+      }
+    }
+    if (partner === NONE) return;
+    let keep = partner;
+    let sacrifice = p;
+    if (this.pumping && this.pLevel[p] > this.pLevel[partner]) {
+      keep = p;
+      sacrifice = partner;
+    }
+    const link = plan.links[lo];
+    this.purify(keep, sacrifice, now, this.linkRng[link.index], link.classical.latencyNs);
+    this.linkPurifications[link.index]++;
+  }
+
+  /**
+   * One purification round on pairs `keep` and `sacrifice`, which share their end nodes: bilateral
+   * CNOTs and measurement of the sacrificed pair (its memories are free at once); the kept pair is
+   * usable once the ends have exchanged their outcomes, one classical latency later.
+   */
+  private purify(keep: number, sacrifice: number, now: number, rng: Rng, latencyNs: number): void {
+    this.decayTo(keep, now);
+    this.decayTo(sacrifice, now);
+    const out = this.purifyScratch;
+    const success = this.purifyMap(out, this.pState[keep], this.pState[sacrifice]);
+    const ok = rng.bernoulli(Math.min(1, success));
+    if (ok) this.pState[keep].set(out);
+    this.pPurifyOk[keep] = ok ? 1 : 0;
+    this.pBusy[keep] = 1;
+    const s0 = this.pQ0[sacrifice];
+    const s1 = this.pQ1[sacrifice];
+    this.unstore(s0, now);
+    this.unstore(s1, now);
+    this.returnQubit(s0);
+    this.returnQubit(s1);
+    this.sim.scheduleAt(now + latencyNs, this.handler, PURIFIED, this.pGen[keep] * PAIR_ID_SPAN + keep);
+  }
+
+  private onPurified(data: number, now: number): void {
+    const p = data % PAIR_ID_SPAN;
+    if (this.pGen[p] !== Math.floor(data / PAIR_ID_SPAN)) return;
+    const q0 = this.pQ0[p];
+    const q1 = this.pQ1[p];
+    if (this.qPair[q0] !== p || this.qPair[q1] !== p) return; // discarded meanwhile (cutoff)
+    this.pBusy[p] = 0;
+    const path = this.qPath[q0];
+    const endToEnd =
+      this.pHi[p] - this.pLo[p] === this.plan.paths[path].nodes.length - 1 && this.endRounds > 0;
+    if (endToEnd) this.reqPurifications[path]++;
+    if (!this.pPurifyOk[p]) {
+      if (endToEnd) this.reqPurifyFails[path]++;
+      else this.linkPurifyFails[this.plan.paths[path].links[this.pLo[p]].index]++;
+      this.unstore(q0, now);
+      this.unstore(q1, now);
+      this.returnQubit(q0);
+      this.returnQubit(q1);
+      return;
+    }
+    this.pLevel[p]++;
+    if (endToEnd) this.endToEndReady(p, now);
+    else this.pairReady(p, now);
   }
 
   private store(q: number, p: number, now: number): void {
@@ -368,8 +495,12 @@ export class NetworkSimulation implements EventHandler {
     const right = this.storedQubits[plan.portBase + 2 * pos + SIDE_RIGHT];
     if (left.length === 0 || right.length === 0) return null;
     if (!plan.nested) {
-      this.partners[0] = left[0];
-      this.partners[1] = right[0];
+      const ql = this.firstSwappable(left);
+      if (ql === NONE) return null;
+      const qr = this.firstSwappable(right);
+      if (qr === NONE) return null;
+      this.partners[0] = ql;
+      this.partners[1] = qr;
       return this.partners;
     }
     const wantLo = plan.nestLo[pos];
@@ -377,7 +508,7 @@ export class NetworkSimulation implements EventHandler {
     let ql = NONE;
     for (let i = 0; i < left.length; i++) {
       const p = this.qPair[left[i]];
-      if (this.pLo[p] === wantLo && this.pFrame1[p] <= now) {
+      if (this.pLo[p] === wantLo && this.pFrame1[p] <= now && this.swappable(p)) {
         ql = left[i];
         break;
       }
@@ -385,13 +516,24 @@ export class NetworkSimulation implements EventHandler {
     if (ql === NONE) return null;
     for (let i = 0; i < right.length; i++) {
       const p = this.qPair[right[i]];
-      if (this.pHi[p] === wantHi && this.pFrame0[p] <= now) {
+      if (this.pHi[p] === wantHi && this.pFrame0[p] <= now && this.swappable(p)) {
         this.partners[0] = ql;
         this.partners[1] = right[i];
         return this.partners;
       }
     }
     return null;
+  }
+
+  /** Not in a purification round, and done with link-level purification if it is a link pair. */
+  private swappable(p: number): boolean {
+    if (this.pBusy[p]) return false;
+    return this.linkRounds === 0 || this.pHi[p] - this.pLo[p] > 1 || this.pLevel[p] >= this.linkRounds;
+  }
+
+  private firstSwappable(list: number[]): number {
+    for (let i = 0; i < list.length; i++) if (this.swappable(this.qPair[list[i]])) return list[i];
+    return NONE;
   }
 
   private onSwap(portBase: number, now: number): void {
@@ -474,8 +616,8 @@ export class NetworkSimulation implements EventHandler {
   private considerDelivery(p: number): void {
     const path = this.qPath[this.pQ0[p]];
     const plan = this.plan.paths[path];
-    if (this.pLo[p] !== 0 || this.pHi[p] !== plan.nodes.length - 1) return;
-    const at = Math.max(this.pFrame0[p], this.pFrame1[p]);
+    if (this.pLo[p] !== 0 || this.pHi[p] !== plan.nodes.length - 1 || !this.swappable(p)) return;
+    const at = Math.max(this.sim.now, this.pFrame0[p], this.pFrame1[p]);
     this.sim.scheduleAt(at, this.handler, DELIVER, this.pGen[p] * PAIR_ID_SPAN + p);
   }
 
@@ -486,6 +628,10 @@ export class NetworkSimulation implements EventHandler {
     const q1 = this.pQ1[p];
     const path = this.qPath[q0];
     if (this.qPair[q0] !== p || this.qPair[q1] !== p) return; // the pair was discarded meanwhile
+    if (this.endRounds > 0 && !this.reqDone[path] && !this.pDead[p] && this.pLevel[p] < this.endRounds) {
+      this.endToEndReady(p, now);
+      return;
+    }
     this.unstore(q0, now);
     this.unstore(q1, now);
     if (!this.reqDone[path]) {
@@ -508,6 +654,46 @@ export class NetworkSimulation implements EventHandler {
     }
     this.returnQubit(q0);
     this.returnQubit(q1);
+  }
+
+  /**
+   * An end-to-end pair known at both ends that still needs purification rounds: pair it with another
+   * one of the same level (recurrence) or lift the best one with it (pumping); else it waits.
+   */
+  private endToEndReady(p: number, now: number): void {
+    if (this.pLevel[p] >= this.endRounds) {
+      this.onDeliver(this.pGen[p] * PAIR_ID_SPAN + p, now);
+      return;
+    }
+    const q0 = this.pQ0[p];
+    const path = this.qPath[q0];
+    const plan = this.plan.paths[path];
+    const last = plan.nodes.length - 1;
+    const stored = this.storedQubits[plan.portBase + SIDE_RIGHT];
+    let partner = NONE;
+    for (let i = 0; i < stored.length; i++) {
+      const o = this.qPair[stored[i]];
+      if (
+        o === p ||
+        this.pBusy[o] ||
+        this.pDead[o] ||
+        this.pHi[o] !== last ||
+        this.pLevel[o] >= this.endRounds
+      )
+        continue;
+      if (Math.max(this.pFrame0[o], this.pFrame1[o]) > now) continue; // not yet known at both ends
+      if (this.pumping ? this.pLevel[o] === 0 || this.pLevel[p] === 0 : this.pLevel[o] === this.pLevel[p]) {
+        if (partner === NONE || this.pLevel[o] > this.pLevel[partner]) partner = o;
+      }
+    }
+    if (partner === NONE) return;
+    let keep = partner;
+    let sacrifice = p;
+    if (this.pLevel[p] > this.pLevel[partner]) {
+      keep = p;
+      sacrifice = partner;
+    }
+    this.purify(keep, sacrifice, now, this.classicalRng, this.messageDelay(plan, 0, last));
   }
 
   private onCutoff(q: number, now: number): void {
@@ -640,6 +826,8 @@ export class NetworkSimulation implements EventHandler {
     this.pGen[p]++;
     this.pDead[p] = 0;
     this.pRefs[p] = 0;
+    this.pLevel[p] = 0;
+    this.pBusy[p] = 0;
     return p;
   }
 
@@ -668,6 +856,9 @@ export class NetworkSimulation implements EventHandler {
     this.pRefs = grow(this.pRefs, (n) => new Uint8Array(n));
     this.pHeralded = grow(this.pHeralded, (n) => new Uint8Array(n));
     this.pGen = grow(this.pGen, (n) => new Int32Array(n));
+    this.pLevel = grow(this.pLevel, (n) => new Int32Array(n));
+    this.pBusy = grow(this.pBusy, (n) => new Uint8Array(n));
+    this.pPurifyOk = grow(this.pPurifyOk, (n) => new Uint8Array(n));
     if (cap > PAIR_ID_SPAN) throw new RangeError(`more than ${PAIR_ID_SPAN} pairs in flight`);
     for (let p = old; p < cap; p++) this.pState.push(new Float64Array(4));
     for (let p = cap - 1; p >= old; p--) this.pairFree.push(p);
@@ -706,6 +897,8 @@ export class NetworkSimulation implements EventHandler {
           latency_s: { mean: lat.mean(), p50: lat.quantile(0.5), p99: lat.quantile(0.99) },
           swaps: this.reqSwaps[r],
           swaps_failed: this.reqSwapFails[r],
+          purifications: this.reqPurifications[r],
+          purifications_failed: this.reqPurifyFails[r],
         };
       }),
       memory: {
@@ -720,11 +913,15 @@ export class NetworkSimulation implements EventHandler {
     return this.topology.links.map((link, li) => {
       let attempts = 0;
       let successes = 0;
+      let purifications = 0;
+      let purificationsFailed = 0;
       const fid = new SampleSet();
       for (const l of this.plan.links) {
         if (l.topologyLink !== li) continue;
         attempts += this.linkAttempts[l.index];
         successes += this.linkSuccesses[l.index];
+        purifications += this.linkPurifications[l.index];
+        purificationsFailed += this.linkPurifyFails[l.index];
         const s = this.linkFidelity[l.index];
         for (let i = 0; i < s.count; i++) fid.add(s.at(i));
       }
@@ -737,6 +934,8 @@ export class NetworkSimulation implements EventHandler {
         success_rate: attempts > 0 ? successes / attempts : 0,
         pairs_per_s: seconds > 0 ? successes / seconds : 0,
         fidelity: distribution(fid),
+        purifications,
+        purifications_failed: purificationsFailed,
       };
     });
   }
