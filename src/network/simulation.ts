@@ -1,9 +1,10 @@
+import { decayPair } from "../hardware/memory.js";
+import { swapNoise } from "../hardware/swap-noise.js";
+import { ChshTest, teleportThroughPair } from "../protocols/applications.js";
 import {
   type BellDiagonal,
   bbpssw,
   bellDiagonalFidelity,
-  decayDephasing,
-  decayDepolarizing,
   dejmps,
   type SwapNoise,
   swapBellDiagonal,
@@ -13,7 +14,7 @@ import { RngStreams } from "../sim/rng.js";
 import { type EventHandler, Simulator } from "../sim/simulator.js";
 import { type LinkPlan, type NetworkPlan, type PathPlan, planNetwork } from "./plan.js";
 import { type Histogram, SampleSet } from "./statistics.js";
-import type { Topology } from "./topology.js";
+import type { MemorySpec, Topology } from "./topology.js";
 
 /** Options of a network simulation run. */
 export interface SimulationOptions {
@@ -73,6 +74,8 @@ export interface RequestReport {
   fidelity: DistributionReport;
   /** Time for each delivered pair: from the previous delivery (or the request's start) to this one, in s. */
   latency_s: { mean: number; p50: number; p99: number };
+  /** Results of the request's application, when it has one. */
+  application?: ApplicationReport;
   /** Swaps performed for this request, and how many failed. */
   swaps: number;
   swaps_failed: number;
@@ -80,6 +83,23 @@ export interface RequestReport {
   purifications: number;
   purifications_failed: number;
 }
+
+export type ApplicationReport =
+  | {
+      kind: "teleport";
+      theta: number;
+      phi: number;
+      /** Fidelity of each teleported state with the input. */
+      fidelity: DistributionReport;
+    }
+  | {
+      kind: "chsh";
+      rounds: number;
+      /** S = E(a0,b0) + E(a0,b1) + E(a1,b0) − E(a1,b1); local realism allows |S| ≤ 2. */
+      s: number;
+      s_stderr: number;
+      correlators: number[];
+    };
 
 export interface SimulationReport {
   topology: string;
@@ -180,6 +200,9 @@ export class NetworkSimulation implements EventHandler {
   private readonly reqLastDelivery: Float64Array;
   private readonly reqFidelity: SampleSet[];
   private readonly reqLatency: SampleSet[];
+  private readonly reqAppFidelity: SampleSet[];
+  private readonly reqChsh: (ChshTest | null)[];
+  private readonly appRng: Rng;
   private decoheredDiscarded = 0;
   private occupied = 0;
   private occupiedIntegral = 0;
@@ -188,6 +211,7 @@ export class NetworkSimulation implements EventHandler {
   private activeRequests: number;
 
   private readonly swapNoise: SwapNoise[];
+  private readonly memories: MemorySpec[];
   /** Rounds of link-level and of end-to-end purification (0: none). */
   private readonly linkRounds: number;
   private readonly endRounds: number;
@@ -209,10 +233,8 @@ export class NetworkSimulation implements EventHandler {
     this.linkRng = this.plan.links.map((l) => this.streams.stream(`link:${l.path}:${l.pos}`));
     this.nodeRng = topology.nodes.map((n) => this.streams.stream(`node:${n.id}`));
     this.classicalRng = this.streams.stream("classical");
-    this.swapNoise = topology.nodes.map((n) => ({
-      depolarizing: 1 - n.gateFidelity,
-      measurementError: 1 - n.measurementFidelity,
-    }));
+    this.swapNoise = topology.nodes.map(swapNoise);
+    this.memories = topology.nodes.map((n) => n.memory);
 
     const pur = topology.purification;
     this.linkRounds = pur?.level === "link" ? pur.rounds : 0;
@@ -253,6 +275,11 @@ export class NetworkSimulation implements EventHandler {
     this.reqLastDelivery = new Float64Array(nr);
     this.reqFidelity = this.plan.paths.map(() => new SampleSet());
     this.reqLatency = this.plan.paths.map(() => new SampleSet());
+    this.reqAppFidelity = this.plan.paths.map(() => new SampleSet());
+    this.reqChsh = this.plan.paths.map((p) =>
+      p.request.application?.kind === "chsh" ? new ChshTest() : null,
+    );
+    this.appRng = this.streams.stream("applications");
     this.activeRequests = nr;
     this.growPairs(Math.max(16, nq));
   }
@@ -646,6 +673,7 @@ export class NetworkSimulation implements EventHandler {
           this.reqFidelity[path].add(f);
           this.reqLatency[path].add((now - this.reqLastDelivery[path]) / 1e9);
           this.reqLastDelivery[path] = now;
+          this.runApplication(path, this.pState[p]);
           if (this.reqDelivered[path] >= req.pairs) this.finishRequest(path, now);
         } else {
           this.reqLowFidelity[path]++;
@@ -654,6 +682,29 @@ export class NetworkSimulation implements EventHandler {
     }
     this.returnQubit(q0);
     this.returnQubit(q1);
+  }
+
+  /** Hands a delivered pair to its request's application. */
+  private runApplication(path: number, pair: BellDiagonal): void {
+    const app = this.plan.paths[path].request.application;
+    if (app === undefined) return;
+    if (app.kind === "teleport")
+      this.reqAppFidelity[path].add(teleportThroughPair(pair, app.theta, app.phi, this.appRng));
+    else this.reqChsh[path]!.record(pair, this.appRng);
+  }
+
+  private applicationReport(path: number): ApplicationReport | undefined {
+    const app = this.plan.paths[path].request.application;
+    if (app === undefined) return undefined;
+    if (app.kind === "teleport")
+      return {
+        kind: "teleport",
+        theta: app.theta,
+        phi: app.phi,
+        fidelity: distribution(this.reqAppFidelity[path]),
+      };
+    const r = this.reqChsh[path]!.result();
+    return { kind: "chsh", rounds: r.rounds, s: r.s, s_stderr: r.sStderr, correlators: r.correlators };
   }
 
   /**
@@ -803,18 +854,16 @@ export class NetworkSimulation implements EventHandler {
     return delay;
   }
 
-  /** Applies memory decoherence to both ends of pair p up to `now`. */
+  /**
+   * Applies memory decoherence to both ends of pair p up to `now`, in one step per storage interval
+   * (see decayPair: with T1 on both halves, splitting an interval changes the result at second order).
+   */
   private decayTo(p: number, now: number): void {
-    const s = this.pState[p];
-    const m0 = this.topology.nodes[this.qNode[this.pQ0[p]]].memory;
-    const m1 = this.topology.nodes[this.qNode[this.pQ1[p]]].memory;
     const e0 = now - this.pT0[p];
     const e1 = now - this.pT1[p];
     if (e0 > 0 || e1 > 0) {
-      if (Number.isFinite(m0.depolarizingTimeNs)) decayDepolarizing(s, s, e0, 0, m0.depolarizingTimeNs);
-      if (Number.isFinite(m1.depolarizingTimeNs)) decayDepolarizing(s, s, 0, e1, m1.depolarizingTimeNs);
-      if (Number.isFinite(m0.t2Ns)) decayDephasing(s, s, e0, 0, m0.t2Ns);
-      if (Number.isFinite(m1.t2Ns)) decayDephasing(s, s, 0, e1, m1.t2Ns);
+      const s = this.pState[p];
+      decayPair(s, s, e0, this.memories[this.qNode[this.pQ0[p]]], e1, this.memories[this.qNode[this.pQ1[p]]]);
     }
     this.pT0[p] = now;
     this.pT1[p] = now;
@@ -895,6 +944,7 @@ export class NetworkSimulation implements EventHandler {
           expired: this.reqExpired[r] === 1,
           fidelity: distribution(this.reqFidelity[r]),
           latency_s: { mean: lat.mean(), p50: lat.quantile(0.5), p99: lat.quantile(0.99) },
+          ...(req.application ? { application: this.applicationReport(r) } : {}),
           swaps: this.reqSwaps[r],
           swaps_failed: this.reqSwapFails[r],
           purifications: this.reqPurifications[r],

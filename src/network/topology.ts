@@ -122,6 +122,13 @@ export interface PurificationSpec {
   rounds: number;
 }
 
+/** What the end nodes do with each delivered pair. */
+export type ApplicationSpec =
+  /** Teleport the qubit state cos(θ/2)|0⟩ + e^{iφ} sin(θ/2)|1⟩ from src to dst (angles in radians). */
+  | { kind: "teleport"; theta: number; phi: number }
+  /** Measure each pair in randomly chosen CHSH settings and estimate S. */
+  | { kind: "chsh" };
+
 export interface RequestSpec {
   id: string;
   src: string;
@@ -136,6 +143,8 @@ export interface RequestSpec {
   deadlineNs: number;
   /** Node IDs from src to dst; when absent, the best path is chosen. */
   path?: string[];
+  /** What to do with delivered pairs; absent: nothing but counting them. */
+  application?: ApplicationSpec;
 }
 
 export interface Topology {
