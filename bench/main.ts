@@ -1,8 +1,9 @@
 import type { Bench, BenchResult } from "./harness.js";
 import { benches as kernelBenches } from "./kernel.js";
+import { benches as networkBenches } from "./network.js";
 import { benches as quantumBenches } from "./quantum.js";
 
-const all: Bench[] = [...kernelBenches, ...quantumBenches];
+const all: Bench[] = [...kernelBenches, ...quantumBenches, ...networkBenches];
 
 function usage(): string {
   return [
