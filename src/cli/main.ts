@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { runRepeaterLineDemo } from "../network/repeater-line-demo.js";
 import { formatTable } from "./format.js";
+import { InputError, type ReportFormat, runSimulateCommand } from "./simulate.js";
 
 /** The package version, from the nearest package.json above this module (source or compiled). */
 function version(): string {
@@ -79,6 +80,29 @@ function buildProgram(out: (s: string) => void, err: (s: string) => void): Comma
         "\nClosed forms: mean attempts (3−2p)/(a·p·(2−p)) (Brand, Coopmans, Elkouss 2020); teleportation (2F+1)/3.\n",
       );
     });
+  program
+    .command("simulate")
+    .description("simulate a topology's entanglement requests and report links, requests and memories")
+    .argument("<topology>", "topology file (YAML or JSON, apiVersion qnet/v1; see docs/topology-format.md)")
+    .option(
+      "--until <duration>",
+      "simulated time to run, with a unit (e.g. 10s, 500 ms; a bare number is seconds)",
+      "10s",
+    )
+    .option("--seed <n>", "seed of every random stream", parseSeed, 1)
+    .option("--requests <file>", "requests file that replaces the topology's requests section")
+    .addOption(
+      new Option("--format <format>", "output format").choices(["table", "json", "csv"]).default("table"),
+    )
+    .option("--out <file>", "write the report to this file instead of standard output")
+    .action(
+      (
+        topology: string,
+        opts: { until: string; seed: number; requests?: string; format: ReportFormat; out?: string },
+      ) => {
+        runSimulateCommand(topology, opts, out, process.stderr);
+      },
+    );
   return program;
 }
 
@@ -107,6 +131,10 @@ export async function main(
     if (e instanceof CommanderError) {
       // Help and version are exits with code 0; everything else is a usage error already printed.
       return e.exitCode === 0 ? 0 : 2;
+    }
+    if (e instanceof InputError) {
+      err(`error: ${e.message}\n`);
+      return 1;
     }
     if (e instanceof RangeError || e instanceof TypeError) {
       err(`error: ${e.message}\n`);

@@ -39,6 +39,9 @@ export interface DistributionReport {
 
 export interface LinkReport {
   id: string;
+  /** Its end nodes. */
+  a: string;
+  b: string;
   /** Generation attempts made (all memory pairs of the link together). */
   attempts: number;
   /** Heralded pairs. */
@@ -979,6 +982,8 @@ export class NetworkSimulation implements EventHandler {
       attempts -= this.pendingAttemptsBeyondEnd(li);
       return {
         id: link.id,
+        a: link.a,
+        b: link.b,
         attempts,
         successes,
         success_rate: attempts > 0 ? successes / attempts : 0,

@@ -1,5 +1,5 @@
-import { type BellDiagonal, bellDiagonalToDensityMatrix } from "../quantum/bell-diagonal.js";
 import { bellMeasure } from "../quantum/bell.js";
+import { type BellDiagonal, bellDiagonalToDensityMatrix } from "../quantum/bell-diagonal.js";
 import { DensityMatrix } from "../quantum/density-matrix.js";
 import { type Gate, ry, rz, X, Z } from "../quantum/gates.js";
 import type { RandomSource } from "../quantum/random-source.js";
@@ -19,7 +19,12 @@ export function blochState(theta: number, phi: number): DensityMatrix {
  * Φ+ target): Bell-state measurement of the input with the sender's half, outcomes sampled with `rng`,
  * Pauli correction at the receiver. Returns the fidelity of the received state with the input.
  */
-export function teleportThroughPair(pair: BellDiagonal, theta: number, phi: number, rng: RandomSource): number {
+export function teleportThroughPair(
+  pair: BellDiagonal,
+  theta: number,
+  phi: number,
+  rng: RandomSource,
+): number {
   const input = blochState(theta, phi);
   const rho = input.tensor(bellDiagonalToDensityMatrix(pair));
   const outcome = bellMeasure(rho, 0, 1, rng);

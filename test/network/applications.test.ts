@@ -8,7 +8,12 @@ import { abstractLink, chain, node, request } from "../support/topologies.js";
 
 describe("teleportation of a given state end to end", () => {
   it("through Werner pairs: fidelity (2F+1)/3 for every state (physics.md), F = 0.903333 after one swap", () => {
-    const t = chain({ links: 2, p: 0.3, fidelity: 0.95, request: { application: { kind: "teleport", theta: 1.1, phi: 0.4 } } });
+    const t = chain({
+      links: 2,
+      p: 0.3,
+      fidelity: 0.95,
+      request: { application: { kind: "teleport", theta: 1.1, phi: 0.4 } },
+    });
     const app = simulate(t, 1e4, { seed: 1 }).requests[0].application;
     if (app?.kind !== "teleport") throw new Error("expected a teleport report");
     const f = 0.95 * 0.95 + 0.05 ** 2 / 3;
@@ -17,7 +22,13 @@ describe("teleportation of a given state end to end", () => {
   });
   it("through dephased pairs the fidelity depends on the state: 1 − p_Z·sin²θ", () => {
     // A pair stored t = 0.1·T2 in both memories before the swap (physics.md: F = 0.909365, all Φ−).
-    const mem = (q: number) => ({ qubits: q, t1Ns: Infinity, t2Ns: 1e6, depolarizingTimeNs: Infinity, efficiency: 1 });
+    const mem = (q: number) => ({
+      qubits: q,
+      t1Ns: Infinity,
+      t2Ns: 1e6,
+      depolarizingTimeNs: Infinity,
+      efficiency: 1,
+    });
     const make = (theta: number): Topology => ({
       apiVersion: "qnet/v1",
       name: "dephased",
@@ -49,7 +60,13 @@ describe("teleportation of a given state end to end", () => {
 
 describe("CHSH Bell test on delivered pairs", () => {
   it("S = 2√2·w for Werner pairs, within 5σ (w = (4F−1)/3, F = 0.903333)", () => {
-    const t = chain({ links: 2, p: 0.5, fidelity: 0.95, qubitsPerSide: 4, request: { application: { kind: "chsh" } } });
+    const t = chain({
+      links: 2,
+      p: 0.5,
+      fidelity: 0.95,
+      qubitsPerSide: 4,
+      request: { application: { kind: "chsh" } },
+    });
     const app = simulate(t, 2e5, { seed: 3 }).requests[0].application;
     if (app?.kind !== "chsh") throw new Error("expected a CHSH report");
     const f = 0.95 * 0.95 + 0.05 ** 2 / 3;
