@@ -1,14 +1,11 @@
-import { bellMeasure } from "../quantum/bell.js";
+import { teleportThroughPair } from "../protocols/applications.js";
 import {
   type BellDiagonal,
   bellDiagonalFidelity,
-  bellDiagonalToDensityMatrix,
   decayDepolarizing,
   swapBellDiagonal,
   wernerState,
 } from "../quantum/bell-diagonal.js";
-import { DensityMatrix } from "../quantum/density-matrix.js";
-import { rx, rz, X, Z } from "../quantum/gates.js";
 import type { Rng } from "../sim/rng.js";
 import { RngStreams } from "../sim/rng.js";
 import { type EventHandler, Simulator } from "../sim/simulator.js";
@@ -155,17 +152,7 @@ class RepeaterLine implements EventHandler {
     const rng = this.teleportRng;
     const theta = Math.acos(1 - 2 * rng.random());
     const phi = 2 * Math.PI * rng.random();
-    const input = DensityMatrix.basis(1).apply(rx(theta), 0).apply(rz(phi), 0);
-    const target = input.clone();
-    const rho = input.tensor(bellDiagonalToDensityMatrix(this.endPair));
-    const outcome = bellMeasure(rho, 0, 1, rng);
-    if (outcome & 1) rho.apply(X, 2);
-    if (outcome & 2) rho.apply(Z, 2);
-    const out = rho.partialTrace([2]);
-    // Fidelity with the pure input: Tr(ρ_in ρ_out) for a pure ρ_in.
-    let f = 0;
-    for (let k = 0; k < 4; k++) f += target.re[k] * out.re[k] + target.im[k] * out.im[k];
-    return f;
+    return teleportThroughPair(this.endPair, theta, phi, rng);
   }
 }
 
