@@ -129,6 +129,11 @@ const DELIVER = 5;
 const DEADLINE = 6;
 const PURIFIED = 7;
 
+// Life of a pair record.
+const GENERATING = 0;
+const STORED = 1;
+const RELEASED = 2;
+
 const NONE = -1;
 /** Event data for a pair carries its generation: gen · PAIR_ID_SPAN + id, so stale events are ignored. */
 const PAIR_ID_SPAN = 1 << 22;
@@ -182,7 +187,9 @@ export class NetworkSimulation implements EventHandler {
   private pHi = new Int32Array(0);
   private pDead = new Uint8Array(0);
   private pRefs = new Uint8Array(0); // qubits referring to the pair
-  private pHeralded = new Uint8Array(0);
+  private pPhase = new Uint8Array(0); // GENERATING, STORED or RELEASED
+  private pGenStart = new Float64Array(0); // while generating: start of the attempts
+  private pAttempts = new Float64Array(0); // while generating: attempts drawn up to the herald
   private pGen = new Int32Array(0);
   private pLevel = new Int32Array(0); // purification rounds the pair has passed
   private pBusy = new Uint8Array(0); // waiting for the outcome messages of a purification round
@@ -353,11 +360,11 @@ export class NetworkSimulation implements EventHandler {
       this.pQ1[p] = q1;
       this.pLo[p] = link.pos;
       this.pHi[p] = link.pos + 1;
-      this.pHeralded[p] = 0;
-      this.pT0[p] = this.sim.now; // holds the generation start until the herald
+      this.pPhase[p] = GENERATING;
+      this.pGenStart[p] = this.sim.now;
       const k = rng.geometric(m.successProbability);
       this.linkAttempts[link.index] += k;
-      this.pT1[p] = k; // attempts drawn, for the partial count if the run ends first
+      this.pAttempts[p] = k; // for the partial count if the run ends before the herald
       this.sim.schedule((k - 1) * m.attemptPeriodNs + m.heraldDelayNs, this.handler, HERALD, p);
     }
   }
@@ -377,7 +384,7 @@ export class NetworkSimulation implements EventHandler {
     const s = this.pState[p];
     s.set(link.model.state);
     this.linkFidelity[link.index].add(s[0]);
-    this.pHeralded[p] = 1;
+    this.pPhase[p] = STORED;
     this.pDead[p] = 0;
     // The qubits have decohered since they took their halves of the pair.
     const emitted = now - link.model.storedBeforeHeraldNs;
@@ -615,7 +622,7 @@ export class NetworkSimulation implements EventHandler {
     this.pLo[p] = this.pLo[pL];
     this.pHi[p] = this.pHi[pR];
     this.pDead[p] = this.pDead[pL] | this.pDead[pR];
-    this.pHeralded[p] = 1;
+    this.pPhase[p] = STORED;
     this.pFrame0[p] = Math.max(this.pFrame0[pL], now + latA);
     this.pFrame1[p] = Math.max(this.pFrame1[pR], now + latB);
     this.attach(qa, p);
@@ -884,8 +891,8 @@ export class NetworkSimulation implements EventHandler {
   }
 
   private releasePair(p: number): void {
-    if (this.pHeralded[p] === 2) return; // already released
-    this.pHeralded[p] = 2;
+    if (this.pPhase[p] === RELEASED) return;
+    this.pPhase[p] = RELEASED;
     this.pairFree.push(p);
   }
 
@@ -906,7 +913,9 @@ export class NetworkSimulation implements EventHandler {
     this.pHi = grow(this.pHi, (n) => new Int32Array(n));
     this.pDead = grow(this.pDead, (n) => new Uint8Array(n));
     this.pRefs = grow(this.pRefs, (n) => new Uint8Array(n));
-    this.pHeralded = grow(this.pHeralded, (n) => new Uint8Array(n));
+    this.pPhase = grow(this.pPhase, (n) => new Uint8Array(n));
+    this.pGenStart = grow(this.pGenStart, (n) => new Float64Array(n));
+    this.pAttempts = grow(this.pAttempts, (n) => new Float64Array(n));
     this.pGen = grow(this.pGen, (n) => new Int32Array(n));
     this.pLevel = grow(this.pLevel, (n) => new Int32Array(n));
     this.pBusy = grow(this.pBusy, (n) => new Uint8Array(n));
@@ -999,14 +1008,16 @@ export class NetworkSimulation implements EventHandler {
     let extra = 0;
     const now = this.sim.now;
     for (let p = 0; p < this.pairCap; p++) {
-      if (this.pHeralded[p] !== 0) continue;
+      if (this.pPhase[p] !== GENERATING) continue;
       const q0 = this.pQ0[p];
       const plan = this.plan.paths[this.qPath[q0]];
       const link = plan.links[this.pLo[p]];
       if (link.topologyLink !== topologyLink) continue;
-      // Under generation: pT0 = start, pT1 = attempts drawn.
-      const made = Math.min(this.pT1[p], Math.floor((now - this.pT0[p]) / link.model.attemptPeriodNs));
-      extra += this.pT1[p] - made;
+      const made = Math.min(
+        this.pAttempts[p],
+        Math.floor((now - this.pGenStart[p]) / link.model.attemptPeriodNs),
+      );
+      extra += this.pAttempts[p] - made;
     }
     return extra;
   }
