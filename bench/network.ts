@@ -54,6 +54,7 @@ function physicalChain(s: ChainScenario): Topology {
       sourceFidelity: s.sourceFidelity,
     },
     classical: { latencyNs: 2 * 4897, jitterNs: 0, lossProbability: 0 },
+    outages: [],
   });
   return {
     apiVersion: "qnet/v1",

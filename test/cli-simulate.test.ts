@@ -78,6 +78,41 @@ describe("qnet simulate", () => {
     expect(lines.filter((l) => l.startsWith("link,")).length).toBeGreaterThan(5);
   });
 
+  it("--timeline bins each link's attempts: an outage shows as a collapse to zero, then recovery", async () => {
+    const args = ["simulate", join(EXAMPLES, "link-outages.yaml"), "--until", "1s", "--timeline", "100ms"];
+    const r = await run(...args, "--format", "json");
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.out);
+    const cut = report.links.find((l: { id: string }) => l.id === "relay-bob");
+    expect(cut.outages).toBe(1);
+    expect(cut.downtime_s).toBeCloseTo(0.2, 9);
+    const rates = cut.timeline.map((b: { success_rate: number }) => b.success_rate);
+    expect(rates).toHaveLength(10);
+    expect(rates[4]).toBe(0);
+    expect(rates[5]).toBe(0);
+    for (const i of [0, 1, 2, 3, 7, 8, 9]) expect(rates[i]).toBeGreaterThan(0.1);
+    expect(report.memory.nodes.map((n: { id: string }) => n.id)).toEqual(["alice", "relay", "bob"]);
+    const csv = (await run(...args, "--format", "csv")).out.trim().split("\n");
+    expect(csv.filter((l) => l.startsWith("timeline,relay-bob,")).length).toBe(10);
+    expect(csv.filter((l) => l.startsWith("node,")).length).toBe(3);
+    const table = (await run(...args)).out;
+    expect(table).toContain("Timeline of link relay-bob");
+    expect(table).toContain("down (s)");
+  });
+
+  it("rejects a timeline with too many bins, saying what to use", async () => {
+    const r = await run(
+      "simulate",
+      join(EXAMPLES, "link-outages.yaml"),
+      "--until",
+      "1s",
+      "--timeline",
+      "1ns",
+    );
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("use bins of at least");
+  });
+
   it("prints a readable table by default", async () => {
     const r = await run("simulate", join(EXAMPLES, "point-to-point.yaml"), "--until", "10ms");
     expect(r.code).toBe(0);

@@ -95,10 +95,21 @@ function buildProgram(out: (s: string) => void, err: (s: string) => void): Comma
       new Option("--format <format>", "output format").choices(["table", "json", "csv"]).default("table"),
     )
     .option("--out <file>", "write the report to this file instead of standard output")
+    .option(
+      "--timeline <duration>",
+      "add each link's attempts, successes and success rate per time bin of this width (e.g. 100ms)",
+    )
     .action(
       (
         topology: string,
-        opts: { until: string; seed: number; requests?: string; format: ReportFormat; out?: string },
+        opts: {
+          until: string;
+          seed: number;
+          requests?: string;
+          format: ReportFormat;
+          out?: string;
+          timeline?: string;
+        },
       ) => {
         runSimulateCommand(topology, opts, out, process.stderr);
       },

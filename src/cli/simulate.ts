@@ -15,6 +15,8 @@ export interface SimulateCommandOptions {
   requests?: string;
   format: ReportFormat;
   out?: string;
+  /** Width of the per-link timeline bins, with a unit (e.g. "100ms"); absent: no timeline. */
+  timeline?: string;
 }
 
 /** A mistake in the user's input: printed as `error: <message>` with exit code 1, no stack trace. */
@@ -54,8 +56,16 @@ export function runSimulateCommand(
   progressStream: NodeJS.WriteStream,
 ): void {
   let untilNs: number;
+  let timelineBinNs: number | undefined;
   try {
     untilNs = parseDurationNs(opts.until, "--until", { positive: true });
+    if (opts.timeline !== undefined) {
+      timelineBinNs = parseDurationNs(opts.timeline, "--timeline", { positive: true });
+      if (untilNs / timelineBinNs > 100_000)
+        throw new InputError(
+          `--timeline ${opts.timeline} makes ${Math.ceil(untilNs / timelineBinNs)} bins over --until ${opts.until}; use bins of at least ${untilNs / 1e5 / 1e9} s`,
+        );
+    }
   } catch (e) {
     if (e instanceof UnitError) throw new InputError(e.message);
     throw e;
@@ -69,6 +79,7 @@ export function runSimulateCommand(
       seed: opts.seed,
       onProgress: (ns, events) => bar.update(ns, events),
       progressEvery: 100_000,
+      ...(timelineBinNs !== undefined ? { timelineBinNs } : {}),
     });
   } catch (e) {
     if (e instanceof PlanError || e instanceof RangeError)
@@ -96,17 +107,40 @@ export function render(r: SimulationReport, format: ReportFormat): string {
 
 const f = (d: DistributionReport) => d.mean;
 
+function rateStatus(q: SimulationReport["requests"][number]): string {
+  const state = q.completed ? "completed" : q.expired ? "expired" : "active";
+  if (q.target_rate_hz === null || q.rate_fraction === null) return state;
+  return `${state}, ${(100 * q.rate_fraction).toFixed(1)} % of ${q.target_rate_hz} Hz`;
+}
+
 function renderTable(r: SimulationReport): string {
   const lines: string[] = [];
   lines.push(
     `qnet simulate: ${r.topology} — ${Number(r.simulated_time_s.toPrecision(6))} s simulated, ${r.events} events, ` +
       `${(r.wall_time_s ?? 0).toFixed(3)} s wall time, seed ${r.seed}\n`,
   );
+  const outages = r.links.some((l) => l.outages > 0);
   lines.push("Links");
   lines.push(
     formatTable(
-      ["link", "attempts", "successes", "success rate", "pairs/s", "fidelity"],
-      r.links.map((l) => [l.id, l.attempts, l.successes, l.success_rate, l.pairs_per_s, f(l.fidelity)]),
+      [
+        "link",
+        "attempts",
+        "successes",
+        "success rate",
+        "pairs/s",
+        "fidelity",
+        ...(outages ? ["outages", "down (s)"] : []),
+      ],
+      r.links.map((l) => [
+        l.id,
+        l.attempts,
+        l.successes,
+        l.success_rate,
+        l.pairs_per_s,
+        f(l.fidelity),
+        ...(outages ? [l.outages, l.downtime_s] : []),
+      ]),
     ),
   );
   lines.push("Requests");
@@ -132,7 +166,7 @@ function renderTable(r: SimulationReport): string {
         q.fidelity.p05,
         q.latency_s.mean,
         q.latency_s.p99,
-        q.completed ? "completed" : q.expired ? "expired" : "active",
+        rateStatus(q),
       ]),
     ),
   );
@@ -153,65 +187,132 @@ function renderTable(r: SimulationReport): string {
     `\nMemory: mean occupancy ${(100 * r.memory.occupancy_mean).toFixed(2)} %, ` +
       `${r.memory.decohered_discarded} pair(s) discarded at cutoff`,
   );
+  lines.push(
+    formatTable(
+      [
+        "node",
+        "qubits",
+        "occupancy mean",
+        "occupancy max",
+        "storage mean (s)",
+        "storage p99 (s)",
+        "discarded",
+      ],
+      r.memory.nodes.map((n) => [
+        n.id,
+        n.qubits,
+        n.occupancy_mean,
+        n.occupancy_max,
+        n.storage_time_s.mean,
+        n.storage_time_s.p99,
+        n.decohered_discarded,
+      ]),
+    ),
+  );
+  for (const l of r.links) {
+    if (l.timeline === undefined) continue;
+    lines.push(`Timeline of link ${l.id}`);
+    lines.push(
+      formatTable(
+        ["from (s)", "attempts", "successes", "success rate"],
+        l.timeline.map((b) => [b.start_s, b.attempts, b.successes, b.success_rate]),
+      ),
+    );
+  }
   return `${lines.join("\n")}\n`;
 }
 
+const CSV_COLUMNS = [
+  "kind",
+  "id",
+  "src",
+  "dst",
+  "start_s",
+  "attempts",
+  "successes",
+  "success_rate",
+  "pairs_per_s",
+  "delivered",
+  "target_rate_hz",
+  "fidelity_mean",
+  "fidelity_p05",
+  "fidelity_p50",
+  "latency_mean_s",
+  "latency_p50_s",
+  "latency_p99_s",
+  "outages",
+  "downtime_s",
+  "qubits",
+  "occupancy_mean",
+  "occupancy_max",
+  "storage_mean_s",
+  "storage_p99_s",
+  "discarded",
+] as const;
+
+type CsvRow = Partial<Record<(typeof CSV_COLUMNS)[number], string | number | null>>;
+
+/** One row per link, request and node, then one per timeline bin; empty cells where a column does not apply. */
 function renderCsv(r: SimulationReport): string {
-  const header = [
-    "kind",
-    "id",
-    "src",
-    "dst",
-    "attempts",
-    "successes",
-    "success_rate",
-    "pairs_per_s",
-    "delivered",
-    "fidelity_mean",
-    "fidelity_p05",
-    "fidelity_p50",
-    "latency_mean_s",
-    "latency_p50_s",
-    "latency_p99_s",
-  ];
-  const cell = (v: string | number | undefined) =>
-    v === undefined || (typeof v === "number" && Number.isNaN(v))
+  const cell = (v: string | number | null | undefined) =>
+    v === undefined || v === null || (typeof v === "number" && Number.isNaN(v))
       ? ""
       : typeof v === "string" && /[",\n]/.test(v)
         ? `"${v.replaceAll('"', '""')}"`
         : String(v);
-  const rows: (string | number | undefined)[][] = [
-    ...r.links.map((l) => [
-      "link",
-      l.id,
-      l.a,
-      l.b,
-      l.attempts,
-      l.successes,
-      l.success_rate,
-      l.pairs_per_s,
-      undefined,
-      l.fidelity.mean,
-      l.fidelity.p05,
-      l.fidelity.p50,
-    ]),
-    ...r.requests.map((q) => [
-      "request",
-      q.id,
-      q.src,
-      q.dst,
-      undefined,
-      undefined,
-      undefined,
-      q.delivered_per_s,
-      q.delivered,
-      q.fidelity.mean,
-      q.fidelity.p05,
-      q.fidelity.p50,
-      q.latency_s.mean,
-      q.latency_s.p50,
-      q.latency_s.p99,
-    ]),
+  const rows: CsvRow[] = [
+    ...r.links.map((l) => ({
+      kind: "link",
+      id: l.id,
+      src: l.a,
+      dst: l.b,
+      attempts: l.attempts,
+      successes: l.successes,
+      success_rate: l.success_rate,
+      pairs_per_s: l.pairs_per_s,
+      fidelity_mean: l.fidelity.mean,
+      fidelity_p05: l.fidelity.p05,
+      fidelity_p50: l.fidelity.p50,
+      outages: l.outages,
+      downtime_s: l.downtime_s,
+    })),
+    ...r.requests.map((q) => ({
+      kind: "request",
+      id: q.id,
+      src: q.src,
+      dst: q.dst,
+      pairs_per_s: q.delivered_per_s,
+      delivered: q.delivered,
+      target_rate_hz: q.target_rate_hz,
+      fidelity_mean: q.fidelity.mean,
+      fidelity_p05: q.fidelity.p05,
+      fidelity_p50: q.fidelity.p50,
+      latency_mean_s: q.latency_s.mean,
+      latency_p50_s: q.latency_s.p50,
+      latency_p99_s: q.latency_s.p99,
+    })),
+    ...r.memory.nodes.map((n) => ({
+      kind: "node",
+      id: n.id,
+      qubits: n.qubits,
+      occupancy_mean: n.occupancy_mean,
+      occupancy_max: n.occupancy_max,
+      storage_mean_s: n.storage_time_s.mean,
+      storage_p99_s: n.storage_time_s.p99,
+      discarded: n.decohered_discarded,
+    })),
+    ...r.links.flatMap((l) =>
+      (l.timeline ?? []).map((b) => ({
+        kind: "timeline",
+        id: l.id,
+        src: l.a,
+        dst: l.b,
+        start_s: b.start_s,
+        attempts: b.attempts,
+        successes: b.successes,
+        success_rate: b.success_rate,
+      })),
+    ),
   ];
-  return `${[header, ...rows].map((row) => header.map((_, i) => cell(row[i])).join(",")).join("\n")}\n`;
+  return `${[CSV_COLUMNS.join(","), ...rows.map((row) => CSV_COLUMNS.map((c) => cell(row[c])).join(","))].join("\n")}\n`;
 }

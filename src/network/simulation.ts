@@ -12,6 +12,7 @@ import {
 import type { Rng } from "../sim/rng.js";
 import { RngStreams } from "../sim/rng.js";
 import { type EventHandler, Simulator } from "../sim/simulator.js";
+import { OutageSchedule } from "./outages.js";
 import { type LinkPlan, type NetworkPlan, type PathPlan, planNetwork } from "./plan.js";
 import { type Histogram, SampleSet } from "./statistics.js";
 import type { MemorySpec, Topology } from "./topology.js";
@@ -27,6 +28,36 @@ export interface SimulationOptions {
   onProgress?: (simulatedNs: number, events: number) => void;
   /** Events between progress calls. Default 200,000. */
   progressEvery?: number;
+  /**
+   * Width of the time bins of each link's attempt/success timeline, in ns (e.g. to watch a link's
+   * success rate collapse during an outage and recover). Default: no timeline.
+   */
+  timelineBinNs?: number;
+}
+
+/** One bin of a link's timeline: attempts made and pairs heralded in [start_s, start_s + bin). */
+export interface TimelineBin {
+  start_s: number;
+  attempts: number;
+  successes: number;
+  success_rate: number;
+}
+
+/** Memory use at one node. */
+export interface NodeMemoryReport {
+  id: string;
+  qubits: number;
+  /** Time-averaged fraction of the node's qubits holding heralded entanglement (M8). */
+  occupancy_mean: number;
+  /** Most qubits occupied at once. */
+  occupancy_max: number;
+  /**
+   * How long qubits held their halves of pairs before being freed (swapped, delivered, purified away
+   * or discarded), in s (M5, observed).
+   */
+  storage_time_s: { mean: number; p50: number; p99: number; max: number };
+  /** Pairs this node discarded because a qubit outlived its cutoff. */
+  decohered_discarded: number;
 }
 
 /** Statistics of a distribution of values, as reported. */
@@ -54,6 +85,11 @@ export interface LinkReport {
   /** Link-level purification rounds, and how many failed. */
   purifications: number;
   purifications_failed: number;
+  /** Outages (scheduled or random) that began during the run, and the time the link was down, in s. */
+  outages: number;
+  downtime_s: number;
+  /** Attempts and successes per time bin, when a timeline bin width is given. */
+  timeline?: TimelineBin[];
 }
 
 export interface RequestReport {
@@ -69,6 +105,9 @@ export interface RequestReport {
   discarded_low_fidelity: number;
   /** `pairs` asked for (null for a rate request). */
   pairs_requested: number | null;
+  /** For a rate request: the target rate, and delivered_per_s as a fraction of it (null otherwise). */
+  target_rate_hz: number | null;
+  rate_fraction: number | null;
   /** Whether every requested pair was delivered (before the deadline, if any). */
   completed: boolean;
   /** Whether the deadline passed before completion. */
@@ -117,6 +156,8 @@ export interface SimulationReport {
     occupancy_mean: number;
     /** Pairs discarded because a qubit was stored longer than its node's cutoff. */
     decohered_discarded: number;
+    /** Per node, in topology order. */
+    nodes: NodeMemoryReport[];
   };
 }
 
@@ -128,6 +169,7 @@ const FREE = 4;
 const DELIVER = 5;
 const DEADLINE = 6;
 const PURIFIED = 7;
+const RESUME = 8;
 
 // Life of a pair record.
 const GENERATING = 0;
@@ -214,6 +256,18 @@ export class NetworkSimulation implements EventHandler {
   private readonly reqChsh: (ChshTest | null)[];
   private readonly appRng: Rng;
   private decoheredDiscarded = 0;
+  private readonly nodeDiscarded: Int32Array;
+  private readonly nodeOccupied: Int32Array;
+  private readonly nodeOccupiedMax: Int32Array;
+  private readonly nodeOccupiedIntegral: Float64Array;
+  private readonly nodeOccupiedSince: Float64Array;
+  private readonly nodeStorage: SampleSet[];
+  private readonly outages: OutageSchedule[];
+  /** Per path link: a RESUME event is pending because its rate request is ahead of schedule. */
+  private readonly linkWaiting: Uint8Array;
+  private readonly timelineAttempts: Float64Array[];
+  private readonly timelineSuccesses: Float64Array[];
+  private readonly timelineBinNs: number;
   private occupied = 0;
   private occupiedIntegral = 0;
   private occupiedSince = 0;
@@ -244,6 +298,20 @@ export class NetworkSimulation implements EventHandler {
     this.nodeRng = topology.nodes.map((n) => this.streams.stream(`node:${n.id}`));
     this.classicalRng = this.streams.stream("classical");
     this.swapNoise = topology.nodes.map(swapNoise);
+    this.outages = topology.links.map(
+      (l) => new OutageSchedule(l.outages, l.intermittency, this.streams.stream(`outage:${l.id}`)),
+    );
+    const nn = topology.nodes.length;
+    this.nodeDiscarded = new Int32Array(nn);
+    this.nodeOccupied = new Int32Array(nn);
+    this.nodeOccupiedMax = new Int32Array(nn);
+    this.nodeOccupiedIntegral = new Float64Array(nn);
+    this.nodeOccupiedSince = new Float64Array(nn);
+    this.nodeStorage = topology.nodes.map(() => new SampleSet());
+    const bin = options.timelineBinNs;
+    if (bin !== undefined && !(bin > 0 && Number.isFinite(bin)))
+      throw new RangeError(`timelineBinNs must be a positive number of ns, got ${bin}`);
+    this.timelineBinNs = bin ?? 0;
     this.memories = topology.nodes.map((n) => n.memory);
 
     const pur = topology.purification;
@@ -272,6 +340,9 @@ export class NetworkSimulation implements EventHandler {
     this.linkFidelity = this.plan.links.map(() => new SampleSet());
     this.linkPurifications = new Float64Array(nl);
     this.linkPurifyFails = new Float64Array(nl);
+    this.linkWaiting = new Uint8Array(nl);
+    this.timelineAttempts = this.plan.links.map(() => new Float64Array(0));
+    this.timelineSuccesses = this.plan.links.map(() => new Float64Array(0));
     const nr = this.plan.paths.length;
     this.reqDelivered = new Int32Array(nr);
     this.reqLowFidelity = new Int32Array(nr);
@@ -297,6 +368,17 @@ export class NetworkSimulation implements EventHandler {
   /** Runs until `untilNs` (or until every request is complete) and returns the report. */
   run(untilNs: number): SimulationReport {
     if (!(untilNs > 0)) throw new RangeError(`simulation time must be > 0 ns, got ${untilNs}`);
+    if (this.timelineBinNs > 0 && Number.isFinite(untilNs)) {
+      const bins = Math.ceil(untilNs / this.timelineBinNs);
+      if (bins > 1e6)
+        throw new RangeError(
+          `a timeline of ${bins} bins is too long; use a bin of at least ${untilNs / 1e6} ns`,
+        );
+      for (let i = 0; i < this.plan.links.length; i++) {
+        this.timelineAttempts[i] = new Float64Array(bins);
+        this.timelineSuccesses[i] = new Float64Array(bins);
+      }
+    }
     this.plan.paths.forEach((p, r) => {
       if (Number.isFinite(p.request.deadlineNs))
         this.sim.scheduleAt(p.request.deadlineNs, this.handler, DEADLINE, r);
@@ -336,6 +418,10 @@ export class NetworkSimulation implements EventHandler {
       case PURIFIED:
         this.onPurified(data, sim.now);
         break;
+      case RESUME:
+        this.linkWaiting[data] = 0;
+        this.startGeneration(this.plan.links[data]);
+        break;
       case DEADLINE:
         if (!this.reqDone[data]) {
           this.reqExpired[data] = 1;
@@ -347,11 +433,21 @@ export class NetworkSimulation implements EventHandler {
 
   /** Pairs free qubits at both ends of a path link and starts attempts on each such memory pair. */
   private startGeneration(link: LinkPlan): void {
-    if (this.reqDone[link.path]) return;
+    if (this.reqDone[link.path] || this.linkWaiting[link.index]) return;
     const left = this.freeQubits[link.leftPort];
     const right = this.freeQubits[link.rightPort];
-    const rng = this.linkRng[link.index];
+    if (left.length === 0 || right.length === 0) return;
     const m = link.model;
+    const rateHz = this.plan.paths[link.path].request.rateHz;
+    if (rateHz > 0) {
+      // A rate request a whole pair ahead of rate·t starts no new attempts until the next pair is due.
+      const dueNs = (this.reqDelivered[link.path] / rateHz) * 1e9;
+      if (dueNs > this.sim.now) {
+        this.linkWaiting[link.index] = 1;
+        this.sim.scheduleAt(dueNs, this.handler, RESUME, link.index);
+        return;
+      }
+    }
     while (left.length > 0 && right.length > 0) {
       const q0 = left.pop()!;
       const q1 = right.pop()!;
@@ -362,10 +458,45 @@ export class NetworkSimulation implements EventHandler {
       this.pHi[p] = link.pos + 1;
       this.pPhase[p] = GENERATING;
       this.pGenStart[p] = this.sim.now;
-      const k = rng.geometric(m.successProbability);
+      const k = this.drawAttempts(link, this.sim.now);
       this.linkAttempts[link.index] += k;
       this.pAttempts[p] = k; // for the partial count if the run ends before the herald
       this.sim.schedule((k - 1) * m.attemptPeriodNs + m.heraldDelayNs, this.handler, HERALD, p);
+    }
+  }
+
+  /**
+   * Attempts up to and including the first success for a memory pair starting at `startNs`. Attempts
+   * while the link is down all fail; because attempts are memoryless, a success drawn to fall in or
+   * after an outage is redrawn from the first attempt after it, which is exact.
+   */
+  private drawAttempts(link: LinkPlan, startNs: number): number {
+    const rng = this.linkRng[link.index];
+    const m = link.model;
+    const periodNs = m.attemptPeriodNs;
+    const schedule = this.outages[link.topologyLink];
+    let failed = 0;
+    for (;;) {
+      const k = rng.geometric(m.successProbability);
+      if (schedule.never) return failed + k;
+      const i = schedule.firstEndingAfter(startNs + failed * periodNs);
+      if (i < 0 || schedule.start(i) > startNs + (failed + k - 1) * periodNs) return failed + k;
+      failed = Math.max(failed, Math.ceil((schedule.end(i) - startNs) / periodNs));
+    }
+  }
+
+  /** Adds `count` attempts made every `periodNs` from `startNs` to the link's timeline bins. */
+  private binAttempts(link: number, startNs: number, count: number, periodNs: number): void {
+    const bins = this.timelineAttempts[link];
+    const w = this.timelineBinNs;
+    let i = 0;
+    while (i < count) {
+      const b = Math.floor((startNs + i * periodNs) / w);
+      if (b >= bins.length) return;
+      // Attempts i … j−1 fall in bin b: those with startNs + i·period < (b + 1)·w.
+      const j = Math.min(count, Math.max(i + 1, Math.ceil(((b + 1) * w - startNs) / periodNs)));
+      bins[b] += j - i;
+      i = j;
     }
   }
 
@@ -375,6 +506,12 @@ export class NetworkSimulation implements EventHandler {
     const path = this.qPath[q0];
     const link = this.plan.paths[path].links[this.pLo[p]];
     this.linkSuccesses[link.index]++;
+    if (this.timelineBinNs > 0) {
+      const periodNs = link.model.attemptPeriodNs;
+      this.binAttempts(link.index, this.pGenStart[p], this.pAttempts[p], periodNs);
+      const b = Math.floor((this.pGenStart[p] + (this.pAttempts[p] - 1) * periodNs) / this.timelineBinNs);
+      if (b < this.timelineSuccesses[link.index].length) this.timelineSuccesses[link.index][b]++;
+    }
     if (this.reqDone[path]) {
       this.releasePair(p);
       this.returnQubit(q0);
@@ -495,6 +632,7 @@ export class NetworkSimulation implements EventHandler {
     this.attach(q, p);
     this.qStoredAt[q] = now;
     this.setOccupied(this.occupied + 1, now);
+    this.setNodeOccupied(this.qNode[q], 1, now);
     const port = this.portOf(q);
     this.storedQubits[port].push(q);
     const cutoff = this.topology.nodes[this.qNode[q]].cutoffNs;
@@ -763,7 +901,10 @@ export class NetworkSimulation implements EventHandler {
     const node = this.topology.nodes[this.qNode[q]];
     if (now - this.qStoredAt[q] <= node.cutoffNs) return; // a later storage of this qubit
     // The node gives up its qubit now and tells the pair's other end.
-    if (!this.pDead[p]) this.decoheredDiscarded++;
+    if (!this.pDead[p]) {
+      this.decoheredDiscarded++;
+      this.nodeDiscarded[this.qNode[q]]++;
+    }
     const other = this.pQ0[p] === q ? this.pQ1[p] : this.pQ0[p];
     const plan = this.plan.paths[this.qPath[q]];
     this.unstore(q, now);
@@ -812,6 +953,8 @@ export class NetworkSimulation implements EventHandler {
     if (i < 0) return;
     list.splice(i, 1);
     this.setOccupied(this.occupied - 1, now);
+    this.setNodeOccupied(this.qNode[q], -1, now);
+    this.nodeStorage[this.qNode[q]].add((now - this.qStoredAt[q]) / 1e9);
   }
 
   /** Frees a qubit for new generation on its link. */
@@ -837,6 +980,14 @@ export class NetworkSimulation implements EventHandler {
     if (p === NONE) return;
     this.qPair[q] = NONE;
     if (--this.pRefs[p] === 0) this.releasePair(p);
+  }
+
+  private setNodeOccupied(node: number, delta: number, now: number): void {
+    this.nodeOccupiedIntegral[node] += this.nodeOccupied[node] * (now - this.nodeOccupiedSince[node]);
+    this.nodeOccupiedSince[node] = now;
+    const n = this.nodeOccupied[node] + delta;
+    this.nodeOccupied[node] = n;
+    if (n > this.nodeOccupiedMax[node]) this.nodeOccupiedMax[node] = n;
   }
 
   private setOccupied(n: number, now: number): void {
@@ -932,6 +1083,7 @@ export class NetworkSimulation implements EventHandler {
   private report(): SimulationReport {
     const now = this.sim.now;
     this.setOccupied(this.occupied, now);
+    for (let n = 0; n < this.topology.nodes.length; n++) this.setNodeOccupied(n, 0, now);
     const seconds = now / 1e9;
     return {
       topology: this.topology.name,
@@ -952,6 +1104,8 @@ export class NetworkSimulation implements EventHandler {
           delivered_per_s: end > 0 ? this.reqDelivered[r] / (end / 1e9) : 0,
           discarded_low_fidelity: this.reqLowFidelity[r],
           pairs_requested: Number.isFinite(req.pairs) ? req.pairs : null,
+          target_rate_hz: req.rateHz > 0 ? req.rateHz : null,
+          rate_fraction: req.rateHz > 0 && end > 0 ? this.reqDelivered[r] / (end / 1e9) / req.rateHz : null,
           completed: this.reqDelivered[r] >= req.pairs,
           expired: this.reqExpired[r] === 1,
           fidelity: distribution(this.reqFidelity[r]),
@@ -966,30 +1120,55 @@ export class NetworkSimulation implements EventHandler {
       memory: {
         occupancy_mean: now > 0 && this.totalQubits > 0 ? this.occupiedIntegral / now / this.totalQubits : 0,
         decohered_discarded: this.decoheredDiscarded,
+        nodes: this.topology.nodes.map((node, n) => {
+          const st = this.nodeStorage[n];
+          return {
+            id: node.id,
+            qubits: node.memory.qubits,
+            occupancy_mean:
+              now > 0 && node.memory.qubits > 0 ? this.nodeOccupiedIntegral[n] / now / node.memory.qubits : 0,
+            occupancy_max: this.nodeOccupiedMax[n],
+            storage_time_s: {
+              mean: st.mean(),
+              p50: st.quantile(0.5),
+              p99: st.quantile(0.99),
+              max: st.quantile(1),
+            },
+            decohered_discarded: this.nodeDiscarded[n],
+          };
+        }),
       },
     };
   }
 
   /** Per topology link, summed over the request paths that use it. */
   private linkReports(seconds: number): LinkReport[] {
+    const beyondEnd = this.settlePendingAttempts();
+    const now = this.sim.now;
     return this.topology.links.map((link, li) => {
       let attempts = 0;
       let successes = 0;
       let purifications = 0;
       let purificationsFailed = 0;
       const fid = new SampleSet();
+      const binAttempts = new Float64Array(this.timelineAttempts[0]?.length ?? 0);
+      const binSuccesses = new Float64Array(binAttempts.length);
       for (const l of this.plan.links) {
         if (l.topologyLink !== li) continue;
-        attempts += this.linkAttempts[l.index];
+        // Attempts are drawn up front to the next success; those beyond the end of the run are not made.
+        attempts += this.linkAttempts[l.index] - beyondEnd[l.index];
         successes += this.linkSuccesses[l.index];
         purifications += this.linkPurifications[l.index];
         purificationsFailed += this.linkPurifyFails[l.index];
         const s = this.linkFidelity[l.index];
         for (let i = 0; i < s.count; i++) fid.add(s.at(i));
+        for (let b = 0; b < binAttempts.length; b++) {
+          binAttempts[b] += this.timelineAttempts[l.index][b];
+          binSuccesses[b] += this.timelineSuccesses[l.index][b];
+        }
       }
-      // Attempts are drawn up front to the next success; remove those that lie beyond the end of the run.
-      attempts -= this.pendingAttemptsBeyondEnd(li);
-      return {
+      const down = this.outages[li].summary(now);
+      const report: LinkReport = {
         id: link.id,
         a: link.a,
         b: link.b,
@@ -1000,24 +1179,36 @@ export class NetworkSimulation implements EventHandler {
         fidelity: distribution(fid),
         purifications,
         purifications_failed: purificationsFailed,
+        outages: down.outages,
+        downtime_s: down.downtimeNs / 1e9,
       };
+      if (this.timelineBinNs > 0) {
+        const used = Math.min(binAttempts.length, Math.ceil(now / this.timelineBinNs));
+        report.timeline = Array.from({ length: used }, (_, b) => ({
+          start_s: (b * this.timelineBinNs) / 1e9,
+          attempts: binAttempts[b],
+          successes: binSuccesses[b],
+          success_rate: binAttempts[b] > 0 ? binSuccesses[b] / binAttempts[b] : 0,
+        }));
+      }
+      return report;
     });
   }
 
-  private pendingAttemptsBeyondEnd(topologyLink: number): number {
-    let extra = 0;
+  /**
+   * For memory pairs still generating at the end of the run: the attempts drawn that lie beyond it,
+   * per path link (subtracted from the counts); the attempts already made go into the timeline.
+   */
+  private settlePendingAttempts(): Float64Array {
+    const extra = new Float64Array(this.plan.links.length);
     const now = this.sim.now;
     for (let p = 0; p < this.pairCap; p++) {
       if (this.pPhase[p] !== GENERATING) continue;
-      const q0 = this.pQ0[p];
-      const plan = this.plan.paths[this.qPath[q0]];
-      const link = plan.links[this.pLo[p]];
-      if (link.topologyLink !== topologyLink) continue;
-      const made = Math.min(
-        this.pAttempts[p],
-        Math.floor((now - this.pGenStart[p]) / link.model.attemptPeriodNs),
-      );
-      extra += this.pAttempts[p] - made;
+      const link = this.plan.paths[this.qPath[this.pQ0[p]]].links[this.pLo[p]];
+      const periodNs = link.model.attemptPeriodNs;
+      const made = Math.min(this.pAttempts[p], Math.floor((now - this.pGenStart[p]) / periodNs));
+      extra[link.index] += this.pAttempts[p] - made;
+      if (this.timelineBinNs > 0) this.binAttempts(link.index, this.pGenStart[p], made, periodNs);
     }
     return extra;
   }

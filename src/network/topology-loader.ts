@@ -1,12 +1,15 @@
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
 import {
   type AbstractLinkSpec,
+  type ApplicationSpec,
   type ClassicalChannelSpec,
   type HeraldingScheme,
+  type IntermittencySpec,
   type LinkSpec,
   type MemorySpec,
   type NodeSpec,
   type NodeType,
+  type OutageSpec,
   type PhysicalLinkSpec,
   type PurificationSpec,
   type RequestSpec,
@@ -84,6 +87,7 @@ const NODE_TYPES: readonly NodeType[] = ["end", "repeater", "trusted"];
 const HERALDING_SCHEMES: readonly HeraldingScheme[] = ["single-click", "double-click"];
 const SWAP_POLICIES: readonly SwapPolicy[] = ["asap", "nested"];
 const LINK_TYPES = ["physical", "abstract"] as const;
+const APPLICATION_KINDS = ["teleport", "chsh"] as const;
 const PURIFICATION_SCHEMES: readonly PurificationSpec["scheme"][] = ["bbpssw", "dejmps"];
 const PURIFICATION_MODES: readonly PurificationSpec["mode"][] = ["recurrence", "pumping"];
 const PURIFICATION_LEVELS: readonly PurificationSpec["level"][] = ["link", "end-to-end"];
@@ -133,9 +137,14 @@ export const TOPOLOGY_FILE_FIELDS = {
     "classical_latency",
     "classical_jitter",
     "classical_loss",
+    "outages",
+    "mean_time_between_outages",
+    "mean_outage_duration",
   ],
+  outage: ["start", "duration"],
   purification: ["scheme", "mode", "level", "rounds"],
-  request: ["id", "src", "dst", "pairs", "rate", "min_fidelity", "deadline", "path"],
+  request: ["id", "src", "dst", "pairs", "rate", "min_fidelity", "deadline", "path", "application"],
+  application: ["kind", "theta", "phi"],
   requestsFile: ["apiVersion", "requests"],
 } as const satisfies Record<string, readonly string[]>;
 
@@ -172,7 +181,13 @@ const FIELD_HINTS: Readonly<Record<string, Readonly<Record<string, string>>>> = 
     kind: "type",
     probability: "success_probability",
     p: "success_probability",
+    outage: "outages",
+    failures: "outages",
+    mtbf: "mean_time_between_outages",
+    mttr: "mean_outage_duration",
   },
+  outage: { at: "start", begin: "start", from: "start", length: "duration", for: "duration" },
+  application: { type: "kind", app: "kind", angle: "theta", polar: "theta", azimuth: "phi" },
   request: {
     source: "src",
     from: "src",
@@ -181,6 +196,7 @@ const FIELD_HINTS: Readonly<Record<string, Readonly<Record<string, string>>>> = 
     target: "dst",
     fidelity: "min_fidelity",
     route: "path",
+    app: "application",
   },
   purification: {},
   requestsFile: {},
@@ -859,11 +875,16 @@ function readLink(
     lossProbability: f.probability("classical_loss", 0, { allowOne: false }),
   };
 
+  const outages = readOutages(problems, f);
+  const intermittency = readIntermittency(f);
+
   if (a === undefined || b === undefined || quantum === undefined) return undefined;
   if (f.has("id") && explicitId === undefined) return undefined;
   const id = explicitId ?? `${a}-${b}`;
+  const spec: LinkSpec = { id, a, b, quantum, classical, outages };
+  if (intermittency !== undefined) spec.intermittency = intermittency;
   return {
-    spec: { id, a, b, quantum, classical },
+    spec,
     pos: explicitId !== undefined ? f.pos("id") : map.pos,
     path: explicitId !== undefined ? f.at("id") : path,
     defaulted:
@@ -871,6 +892,59 @@ function readLink(
         ? `a link without an id is named '<a>-<b>'; give parallel links an explicit id`
         : undefined,
   };
+}
+
+/** Scheduled outages: a list of `{ start, duration }`, sorted and checked not to overlap. */
+function readOutages(problems: Problems, f: Fields): OutageSpec[] {
+  const val = f.get("outages");
+  if (val === undefined) return [];
+  const seq = asSeq(problems, val, f.at("outages"), "a list of outages ({ start, duration })");
+  if (seq === undefined) return [];
+  const out: { spec: OutageSpec; path: string; pos: Pos }[] = [];
+  seq.items.forEach((item, i) => {
+    const path = itemPath(f.at("outages"), i);
+    const map = asMap(problems, item, path, "an outage ({ start, duration })");
+    if (map === undefined) return;
+    const o = fieldsOf(problems, map, path, "outage");
+    const startNs = o.duration("start", { required: "when the outage begins, e.g. 'start: 2 s'" });
+    const durationNs = o.duration(
+      "duration",
+      { required: "how long the link is down, e.g. 'duration: 300 ms'" },
+      { positive: true },
+    );
+    if (Number.isNaN(startNs) || Number.isNaN(durationNs)) return;
+    out.push({ spec: { startNs, durationNs }, path, pos: map.pos });
+  });
+  out.sort((x, y) => x.spec.startNs - y.spec.startNs);
+  for (let i = 1; i < out.length; i++) {
+    const prev = out[i - 1].spec;
+    if (out[i].spec.startNs < prev.startNs + prev.durationNs)
+      problems.add(
+        out[i].pos,
+        out[i].path,
+        `this outage begins at ${formatNs(out[i].spec.startNs)}, before the one at ${out[i - 1].path} ends (${formatNs(prev.startNs + prev.durationNs)}); merge them into one`,
+      );
+  }
+  return out.map((o) => o.spec);
+}
+
+/** Random outages: `mean_time_between_outages` and `mean_outage_duration`, both or neither. */
+function readIntermittency(f: Fields): IntermittencySpec | undefined {
+  const up = f.has("mean_time_between_outages");
+  const down = f.has("mean_outage_duration");
+  if (!up && !down) return undefined;
+  const meanUpNs = f.duration(
+    "mean_time_between_outages",
+    { required: "random outages need the mean up time too, e.g. 'mean_time_between_outages: 5 s'" },
+    { positive: true },
+  );
+  const meanDownNs = f.duration(
+    "mean_outage_duration",
+    { required: "random outages need the mean down time too, e.g. 'mean_outage_duration: 200 ms'" },
+    { positive: true },
+  );
+  if (Number.isNaN(meanUpNs) || Number.isNaN(meanDownNs)) return undefined;
+  return { meanUpNs, meanDownNs };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -939,6 +1013,11 @@ function readRequest(problems: Problems, val: Val, path: string, graph: Graph): 
     deadlineNs: f.duration("deadline", Number.POSITIVE_INFINITY, { infinity: true, positive: true }),
   };
   if (requestPath !== undefined) spec.path = requestPath;
+  const appVal = f.get("application");
+  if (appVal !== undefined) {
+    const application = readApplication(problems, appVal, f.at("application"));
+    if (application !== undefined) spec.application = application;
+  }
   if (src === undefined || dst === undefined || (f.has("id") && explicitId === undefined)) return undefined;
   return {
     spec,
@@ -949,6 +1028,28 @@ function readRequest(problems: Problems, val: Val, path: string, graph: Graph): 
         ? "a request without an id is named '<src>-<dst>'; give requests between the same nodes an explicit id"
         : undefined,
   };
+}
+
+/** `application: { kind: teleport, theta, phi }` or `application: { kind: chsh }`; angles in radians. */
+function readApplication(problems: Problems, val: Val, path: string): ApplicationSpec | undefined {
+  const map = asMap(problems, val, path, "an application ({ kind: teleport | chsh, ... })");
+  if (map === undefined) return undefined;
+  const f = fieldsOf(problems, map, path, "application");
+  const kind = f.oneOf("kind", APPLICATION_KINDS, "required");
+  if (kind === "chsh") {
+    for (const k of ["theta", "phi"])
+      if (f.has(k))
+        problems.add(
+          f.keyPos(k),
+          f.at(k),
+          "the chsh application measures in fixed settings and takes no state; theta and phi belong to kind: teleport",
+        );
+    return { kind: "chsh" };
+  }
+  const theta = f.number("theta", 0, { min: 0, max: Math.PI });
+  const phi = f.number("phi", 0);
+  if (kind === undefined || Number.isNaN(theta) || Number.isNaN(phi)) return undefined;
+  return { kind, theta, phi };
 }
 
 /** A path is the node IDs from src to dst, each consecutive pair joined by a link, no node twice. */

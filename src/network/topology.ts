@@ -19,7 +19,7 @@ export interface MemorySpec {
    * memory is depolarizing instead and `t1Ns`/`t2Ns` are `Infinity`. Default `Infinity`.
    */
   t1Ns: number;
-  /** Coherence time T2 in ns (`Infinity`: none); T2 ≤ 2·T1. Default `Infinity`. */
+  /** Coherence time T2 in ns (`Infinity`: none); T2 ≤ 2·T1. Default 2·T1 when T1 is given, else `Infinity`. */
   t2Ns: number;
   /** Depolarizing time constant in ns (`Infinity`: none). Default `Infinity`. */
   depolarizingTimeNs: number;
@@ -30,6 +30,7 @@ export interface MemorySpec {
 export interface NodeSpec {
   /** Canonical ID used in every output: the `id` written in the file. */
   id: string;
+  /** Required. */
   type: NodeType;
   memory: MemorySpec;
   /** Fidelity of two-qubit gates (a depolarizing error of 1 − fidelity on the pair after the gate). Default 1. */
@@ -57,6 +58,7 @@ export interface PhysicalLinkSpec {
   attenuationDbPerKm: number;
   /** Group index of the fiber; light takes groupIndex / c per unit length. Default 1.4682. */
   groupIndex: number;
+  /** Required. */
   heralding: HeraldingScheme;
   /** Maximum attempt rate of the sources, in Hz (`Infinity`: limited only by light travel). Default `Infinity`. */
   sourceRateHz: number;
@@ -80,9 +82,9 @@ export interface PhysicalLinkSpec {
 /** Abstract description: the user states the per-attempt outcome directly. */
 export interface AbstractLinkSpec {
   kind: "abstract";
-  /** Success probability of one attempt. */
+  /** Success probability of one attempt. Required. */
   successProbability: number;
-  /** Duration of one attempt, in ns. */
+  /** Duration of one attempt, in ns. Required. */
   attemptDurationNs: number;
   /** Werner fidelity of delivered pairs. Default 1. */
   fidelity: number;
@@ -99,6 +101,25 @@ export interface ClassicalChannelSpec {
   lossProbability: number;
 }
 
+/** A scheduled period during which a link's quantum channel carries no photons (e.g. a fiber cut). */
+export interface OutageSpec {
+  /** Simulated time at which the outage begins, in ns. */
+  startNs: number;
+  /** Its length, in ns (> 0). */
+  durationNs: number;
+}
+
+/**
+ * Random intermittent outages (e.g. optical alignment drifting out and back): the link alternates
+ * between up periods and down periods with exponentially distributed lengths, starting up at time 0.
+ */
+export interface IntermittencySpec {
+  /** Mean length of an up period, in ns. */
+  meanUpNs: number;
+  /** Mean length of a down period, in ns. */
+  meanDownNs: number;
+}
+
 export interface LinkSpec {
   /** Canonical ID: the `id` in the file, or `"<a>-<b>"` when none is given. */
   id: string;
@@ -106,6 +127,13 @@ export interface LinkSpec {
   b: string;
   quantum: PhysicalLinkSpec | AbstractLinkSpec;
   classical: ClassicalChannelSpec;
+  /**
+   * Scheduled outages, sorted by start. While the quantum channel is down every attempt fails; pairs
+   * already stored in memories are unaffected and classical messages still flow. Default none.
+   */
+  outages: OutageSpec[];
+  /** Random outages on top of the scheduled ones. Default none. */
+  intermittency?: IntermittencySpec;
 }
 
 export type SwapPolicy = "asap" | "nested";
@@ -113,12 +141,16 @@ export type SwapPolicy = "asap" | "nested";
 export type PurificationScheme = "bbpssw" | "dejmps";
 
 export interface PurificationSpec {
+  /** Required. */
   scheme: PurificationScheme;
-  /** `recurrence`: purify two pairs of equal history; `pumping`: purify with a fresh link-level pair each round. */
+  /**
+   * `recurrence`: purify two pairs of equal history; `pumping`: purify with a fresh link-level pair
+   * each round. Default `recurrence`.
+   */
   mode: "recurrence" | "pumping";
-  /** Where purification happens: on each link before swapping, or on end-to-end pairs. */
+  /** Where purification happens: on each link before swapping, or on end-to-end pairs. Required. */
   level: "link" | "end-to-end";
-  /** Rounds to perform (1 or more). */
+  /** Rounds to perform (1 or more). Default 1. */
   rounds: number;
 }
 
@@ -133,13 +165,17 @@ export interface RequestSpec {
   id: string;
   src: string;
   dst: string;
-  /** Pairs to deliver; `Infinity` when a rate is given instead. */
+  /** Pairs to deliver; `Infinity` when a rate is given instead, or when neither is given. */
   pairs: number;
-  /** Target delivery rate in Hz, or 0 for as fast as possible. */
+  /**
+   * Target delivery rate in Hz, or 0 for as fast as possible. A rate request's links stop starting
+   * new attempts while it is a whole pair ahead of `rateHz · t`, so that it takes no more than its
+   * share of the memories. Default 0.
+   */
   rateHz: number;
   /** Pairs delivered below this fidelity are discarded and counted. Default 0. */
   minFidelity: number;
-  /** Simulated time by which the request must be complete, in ns; `Infinity`: none. */
+  /** Simulated time by which the request must be complete, in ns; `Infinity`: none. Default `Infinity`. */
   deadlineNs: number;
   /** Node IDs from src to dst; when absent, the best path is chosen. */
   path?: string[];
@@ -149,9 +185,11 @@ export interface RequestSpec {
 
 export interface Topology {
   apiVersion: typeof TOPOLOGY_API_VERSION;
+  /** Default: the file's base name without extension. */
   name: string;
   nodes: NodeSpec[];
   links: LinkSpec[];
+  /** Default `asap`. */
   swap: SwapPolicy;
   purification?: PurificationSpec;
   requests: RequestSpec[];

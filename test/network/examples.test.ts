@@ -204,8 +204,10 @@ describe("the schema, the reference and the loader agree", () => {
     node: schema.$defs.node.properties,
     memory: schema.$defs.memory.properties,
     link: schema.$defs.link.properties,
+    outage: schema.$defs.outage.properties,
     purification: schema.$defs.purification.properties,
     request: schema.$defs.request.properties,
+    application: schema.$defs.application.properties,
     requestsFile: schema.$defs.requestsFile.oneOf[1].properties,
   };
 

@@ -280,6 +280,7 @@ requests:
         sourceFidelity: 0.97,
       },
       classical: { latencyNs: 1e6, jitterNs: 10_000, lossProbability: 0.01 },
+      outages: [],
     });
     expect(t.links[1].id).toBe("r-bob");
     expect(t.links[1].quantum).toEqual({

@@ -37,6 +37,7 @@ export function abstractLink(
     b,
     quantum: { kind: "abstract", successProbability: p, attemptDurationNs, fidelity, lengthKm: 0 },
     classical: { latencyNs, jitterNs: 0, lossProbability: 0 },
+    outages: [],
   };
 }
 
