@@ -6,8 +6,11 @@ export class SampleSet {
   private data = new Float64Array(64);
   private n = 0;
   private sum = 0;
+  /** A sorted copy of the samples for quantiles, made once and dropped when a sample is added. */
+  private sorted: Float64Array | null = null;
 
   add(x: number): void {
+    this.sorted = null;
     if (this.n === this.data.length) {
       const grown = new Float64Array(this.data.length * 2);
       grown.set(this.data);
@@ -34,7 +37,8 @@ export class SampleSet {
   /** The q-quantile (0 ≤ q ≤ 1) by linear interpolation between order statistics; NaN with no samples. */
   quantile(q: number): number {
     if (this.n === 0) return Number.NaN;
-    const sorted = this.data.slice(0, this.n).sort();
+    if (this.sorted === null) this.sorted = this.data.slice(0, this.n).sort();
+    const sorted = this.sorted;
     const pos = q * (this.n - 1);
     const lo = Math.floor(pos);
     const hi = Math.min(lo + 1, this.n - 1);
