@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { runRepeaterLineDemo } from "../network/repeater-line-demo.js";
 import { formatTable } from "./format.js";
+import { registerKeyrateCommand } from "./keyrate.js";
 import { InputError, type ReportFormat, runSimulateCommand } from "./simulate.js";
 
 /** The package version, from the nearest package.json above this module (source or compiled). */
@@ -114,6 +115,7 @@ function buildProgram(out: (s: string) => void, err: (s: string) => void): Comma
         runSimulateCommand(topology, opts, out, process.stderr);
       },
     );
+  registerKeyrateCommand(program, out, err);
   return program;
 }
 
