@@ -33,6 +33,13 @@ export interface SimulationOptions {
    * success rate collapse during an outage and recover). Default: no timeline.
    */
   timelineBinNs?: number;
+  /**
+   * Called for every pair handed to a request's end nodes (at or above its minimum fidelity), with the
+   * request's ID, the pair's Bell-diagonal state in the DEJMPS order [Φ+, Ψ−, Ψ+, Φ−] and the simulated
+   * time in ns; e.g. to run entanglement-based QKD on the delivered pairs. The state array is reused
+   * after the call returns: copy it to keep it. Default: none.
+   */
+  onPairDelivered?: (requestId: string, state: BellDiagonal, timeNs: number) => void;
 }
 
 /** One bin of a link's timeline: attempts made and pairs heralded in [start_s, start_s + bin). */
@@ -822,6 +829,7 @@ export class NetworkSimulation implements EventHandler {
           this.reqLatency[path].add((now - this.reqLastDelivery[path]) / 1e9);
           this.reqLastDelivery[path] = now;
           this.runApplication(path, this.pState[p]);
+          this.options.onPairDelivered?.(req.id, this.pState[p], now);
           if (this.reqDelivered[path] >= req.pairs) this.finishRequest(path, now);
         } else {
           this.reqLowFidelity[path]++;

@@ -238,3 +238,26 @@ links: [{ a: a, b: b, success_probability: 0.5, attempt_duration: 1 us, fidelity
     expect(message).toContain("requests[2].application.phi: the chsh application measures in fixed settings");
   });
 });
+
+describe("delivered pairs to a callback", () => {
+  it("hands every delivered pair's Bell-diagonal state to onPairDelivered, in delivery order", () => {
+    const t = chain({ links: 2, p: 0.3, fidelity: 0.9, request: { pairs: 200 } });
+    const states: number[][] = [];
+    const times: number[] = [];
+    const r = simulate(t, 1e9, {
+      seed: 6,
+      onPairDelivered: (id, state, timeNs) => {
+        expect(id).toBe("req");
+        states.push([...state]);
+        times.push(timeNs);
+      },
+    });
+    expect(states).toHaveLength(r.requests[0].delivered);
+    // Two Werner links of F = 0.9 swapped in perfect memories: F = F1·F2 + (1−F1)(1−F2)/3 (physics.md).
+    const mean = states.reduce((s, x) => s + x[0], 0) / states.length;
+    expect(mean).toBeCloseTo(r.requests[0].fidelity.mean, 12);
+    expect(mean).toBeCloseTo(0.9 * 0.9 + (0.1 * 0.1) / 3, 12);
+    for (const x of states) expect(x[0] + x[1] + x[2] + x[3]).toBeCloseTo(1, 12);
+    expect(times.every((v, i) => i === 0 || v >= times[i - 1])).toBe(true);
+  });
+});
