@@ -1,9 +1,17 @@
+import { benches as bb84Benches } from "./bb84.js";
+import { benches as cascadeBenches } from "./cascade.js";
 import type { Bench, BenchResult } from "./harness.js";
 import { benches as kernelBenches } from "./kernel.js";
 import { benches as networkBenches } from "./network.js";
 import { benches as quantumBenches } from "./quantum.js";
 
-const all: Bench[] = [...kernelBenches, ...quantumBenches, ...networkBenches];
+const all: Bench[] = [
+  ...kernelBenches,
+  ...quantumBenches,
+  ...networkBenches,
+  ...bb84Benches,
+  ...cascadeBenches,
+];
 
 function usage(): string {
   return [

@@ -156,7 +156,7 @@ describe("qnet keyrate", () => {
     expect(r.out).toBe("");
     const lines = readFileSync(file, "utf8").trim().split("\n");
     expect(lines[0]).toBe(
-      "model,distance_km,mu,nu,qber,gain,single_photon_yield,single_photon_error,transmittance,key_rate_per_pulse,cutoff_km",
+      "model,distance_km,mu,nu,qber,gain,single_photon_yield,single_photon_error,transmittance,key_rate_per_pulse,stderr,cutoff_km",
     );
     expect(lines.length).toBe(4);
     expect(lines[1].startsWith("vacuum-weak,0,")).toBe(true);
@@ -300,11 +300,8 @@ describe("qnet keyrate", () => {
         /^error: --ec-efficiency: expected an error-correction inefficiency f ≥ 1/,
       ],
       [["--model", "vacuum-weak", "--mu", "0.05"], /^error: --nu \(0\.1\) must be below --mu \(0\.05\)/],
-      [
-        ["--out", "/nonexistent-dir/qnet/rates.json"],
-        /^error: --out: cannot write '\/nonexistent-dir\/qnet\/rates\.json': its directory does not exist/,
-      ],
-      [["--plot", "/nonexistent-dir/qnet/plot.svg"], /^error: --plot: cannot write /],
+      [["--simulate", "10"], /^error: --simulate: expected a number of pulses per distance/],
+      [["--simulate", "1e9", "--seed", "-1"], /^error: --seed: expected a non-negative integer/],
       [["--format", "xml"], /^error: option '--format <format>' argument 'xml' is invalid/],
     ];
     for (const [args, re] of cases) {
@@ -316,7 +313,7 @@ describe("qnet keyrate", () => {
     }
     const dir = tmp();
     const r = await runCli("keyrate", "--out", dir);
-    expect(r.code).toBe(2);
+    expect(r.code).toBe(1);
     expect(r.err).toContain("it is a directory");
   });
 
@@ -383,5 +380,49 @@ describe("svg plot writer", () => {
     });
     expect(tagsBalanced(svg)).toBe(true);
     expect(svg.startsWith("<svg")).toBe(true);
+  });
+});
+
+describe("qnet keyrate: files it cannot write", () => {
+  it.each([
+    [
+      ["--out", "/nonexistent-dir/qnet/rates.json"],
+      /^error: --out: cannot write '\/nonexistent-dir\/qnet\/rates\.json': its directory does not exist/,
+    ],
+    [["--plot", "/nonexistent-dir/qnet/plot.svg"], /^error: --plot: cannot write /],
+  ])("%s: exit code 1, like qnet simulate, no stack trace", async (args, re) => {
+    const r = await runCli("keyrate", "--distance-km", "0:20:10", ...(args as string[]));
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(re as RegExp);
+    expect(r.err).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe("qnet keyrate --simulate: measured points beside the analytic curves", () => {
+  it("adds simulated rows within 5 standard errors of vacuum-weak, and markers with error bars to the plot", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "qnet-keyrate-"));
+    const plot = join(dir, "rates.svg");
+    const args = ["keyrate", "--model", "vacuum-weak", "--mu", "0.48", "--distance-km", "0,50"];
+    const r = await runCli(...args, "--simulate", "5e8", "--seed", "3", "--format", "json", "--plot", plot);
+    expect(r.code).toBe(0);
+    const rows = JSON.parse(r.out) as {
+      model: string;
+      distance_km: number;
+      key_rate_per_pulse: number;
+      stderr: number | null;
+    }[];
+    const sims = rows.filter((x) => x.model === "simulated");
+    expect(sims.map((x) => x.distance_km)).toEqual([0, 50]);
+    for (const sim of sims) {
+      const exact = rows.find((x) => x.model === "vacuum-weak" && x.distance_km === sim.distance_km)!;
+      expect(sim.stderr).toBeGreaterThan(0);
+      expect(Math.abs(sim.key_rate_per_pulse - exact.key_rate_per_pulse)).toBeLessThan(5 * sim.stderr!);
+    }
+    const svg = readFileSync(plot, "utf8");
+    expect(svg).toContain("simulated, vacuum + weak decoy estimator");
+    expect(svg.match(/<circle class="marker"/g)?.length).toBe(2);
+    // Same seed, same numbers.
+    const again = await runCli(...args, "--simulate", "5e8", "--seed", "3", "--format", "json");
+    expect(again.out).toBe(r.out);
   });
 });

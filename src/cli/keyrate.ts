@@ -16,9 +16,14 @@ import {
   type KeyRateCurve,
   type KeyRateModel,
   type KeyRateParameters,
+  keyRate,
   keyRateCurve,
 } from "../qkd/key-rate.js";
+import { type SimulatedDecoyKeyRate, simulateDecoyKeyRate } from "../qkd/key-rate-simulation.js";
+import { RngStreams } from "../sim/rng.js";
 import { formatTable } from "./format.js";
+import { ProgressBar } from "./progress.js";
+import { InputError } from "./simulate.js";
 import { type PlotSeries, renderSvgPlot } from "./svg-plot.js";
 
 /** Output formats of `qnet keyrate`. */
@@ -59,7 +64,14 @@ export interface KeyrateCommandOptions {
   out?: string;
   /** `--plot`: write an SVG plot of the curves to this file. */
   plot?: string;
-  /** Simulated points to overlay on the plot (set by callers; no flag fills it yet). */
+  /**
+   * `--simulate`: pulses to simulate at each distance (an integer ≥ 1000); the vacuum + weak decoy
+   * estimator is applied to what they show, and the results are added as `simulated` rows and points.
+   */
+  simulate?: string;
+  /** `--seed`: seed of the simulation's random streams, a non-negative integer. Default 1. */
+  seed?: string;
+  /** Further simulated points to overlay on the plot (set by callers). */
   simulated?: readonly SimulatedKeyRateSeries[];
 }
 
@@ -89,11 +101,15 @@ export interface KeyrateSettings {
   format: KeyrateFormat;
   out?: string;
   plot?: string;
+  /** Pulses to simulate per distance; absent: no simulation. */
+  simulatePulses?: number;
+  seed: number;
 }
 
 /** One output row: a curve point flattened with its model's cutoff. */
 export interface KeyrateRow {
-  model: KeyRateModel;
+  /** An analytic model, or `simulated` for a rate measured with `--simulate`. */
+  model: KeyRateModel | "simulated";
   distance_km: number;
   key_rate_per_pulse: number;
   qber: number | null;
@@ -105,6 +121,8 @@ export interface KeyrateRow {
   transmittance: number;
   /** The model's cutoff distance in km (null: none). */
   cutoff_km: number | null;
+  /** Standard error of a simulated rate (null for analytic rows). */
+  stderr: number | null;
 }
 
 /** A mistake in the flags: printed as one line, exit code 2. */
@@ -256,7 +274,27 @@ export function parseKeyrateOptions(opts: KeyrateCommandOptions): KeyrateSetting
   const format = opts.format ?? "table";
   if (format !== "table" && format !== "json" && format !== "csv")
     throw new KeyrateUsageError(`--format: expected table, json or csv, got '${format}'`);
-  return { models, distancesKm, mu, params, format, out: opts.out, plot: opts.plot };
+  const simulatePulses =
+    opts.simulate === undefined
+      ? undefined
+      : parseInRange(
+          opts.simulate,
+          "--simulate",
+          "a number of pulses per distance, an integer from 1000 to 1e13 (e.g. 1e9)",
+          (v) => Number.isInteger(v) && v >= 1000 && v <= 1e13,
+        );
+  const seed =
+    opts.seed === undefined
+      ? 1
+      : parseInRange(
+          opts.seed,
+          "--seed",
+          "a non-negative integer, e.g. 7",
+          (v) => Number.isSafeInteger(v) && v >= 0,
+        );
+  if (simulatePulses !== undefined && !(params.nu < 2))
+    throw new KeyrateUsageError("--nu must be below the signal intensity to simulate");
+  return { models, distancesKm, mu, params, format, out: opts.out, plot: opts.plot, simulatePulses, seed };
 }
 
 /** Computes one curve per model. */
@@ -279,8 +317,60 @@ export function keyrateRows(curves: readonly KeyRateCurve[]): KeyrateRow[] {
       single_photon_error: p.single_photon_error,
       transmittance: p.transmittance,
       cutoff_km: c.cutoff_km,
+      stderr: null,
     })),
   );
+}
+
+/**
+ * Simulates decoy-state BB84 at each distance with the signal intensity of the settings (the
+ * vacuum-weak optimum when `optimal`) and measures the key rate from the observed statistics. Distances
+ * where no intensity gives a key are skipped. Each distance has its own random stream.
+ */
+export function simulateKeyrates(
+  settings: KeyrateSettings,
+  onProgress?: (done: number, total: number, detections: number) => void,
+): SimulatedDecoyKeyRate[] {
+  const pulses = settings.simulatePulses;
+  if (pulses === undefined) return [];
+  const streams = new RngStreams(settings.seed);
+  const results: SimulatedDecoyKeyRate[] = [];
+  let detections = 0;
+  settings.distancesKm.forEach((d, i) => {
+    const mu =
+      settings.mu === "optimal" ? keyRate("vacuum-weak", d, "optimal", settings.params).mu : settings.mu;
+    if (mu !== null && mu > settings.params.nu) {
+      const r = simulateDecoyKeyRate(
+        { distanceKm: d, mu, params: settings.params, pulses },
+        streams.stream(`keyrate:${d}`),
+      );
+      detections += r.detections;
+      results.push(r);
+    }
+    onProgress?.(i + 1, settings.distancesKm.length, detections);
+  });
+  return results;
+}
+
+/** Output rows for simulated rates. */
+export function simulatedRows(
+  sims: readonly SimulatedDecoyKeyRate[],
+  params: KeyRateParameters,
+): KeyrateRow[] {
+  return sims.map((r) => ({
+    model: "simulated",
+    distance_km: r.distance_km,
+    key_rate_per_pulse: r.key_rate_per_pulse,
+    qber: r.error_rates[0],
+    mu: r.mu,
+    nu: r.nu,
+    gain: r.gains[0],
+    single_photon_yield: null,
+    single_photon_error: null,
+    transmittance: params.etaDetector * 10 ** ((-params.attenuationDbPerKm * r.distance_km) / 10),
+    cutoff_km: null,
+    stderr: r.stderr,
+  }));
 }
 
 const CSV_COLUMNS: readonly (keyof KeyrateRow)[] = [
@@ -294,6 +384,7 @@ const CSV_COLUMNS: readonly (keyof KeyrateRow)[] = [
   "single_photon_error",
   "transmittance",
   "key_rate_per_pulse",
+  "stderr",
   "cutoff_km",
 ];
 
@@ -302,8 +393,9 @@ export function renderKeyrate(
   curves: readonly KeyRateCurve[],
   format: KeyrateFormat,
   params: KeyRateParameters = { ...GYS_PARAMETERS },
+  simulated: readonly SimulatedDecoyKeyRate[] = [],
 ): string {
-  const rows = keyrateRows(curves);
+  const rows = [...keyrateRows(curves), ...simulatedRows(simulated, params)];
   if (format === "json") return `${JSON.stringify(rows, null, 2)}\n`;
   if (format === "csv")
     return `${[CSV_COLUMNS.join(","), ...rows.map((r) => CSV_COLUMNS.map((k) => (r[k] === null ? "" : String(r[k]))).join(","))].join("\n")}\n`;
@@ -317,7 +409,15 @@ export function renderKeyrate(
   lines.push("");
   lines.push(
     formatTable(
-      ["model", "distance (km)", "mu", "QBER", "e1", "key rate (bits/pulse)"],
+      [
+        "model",
+        "distance (km)",
+        "mu",
+        "QBER",
+        "e1",
+        "key rate (bits/pulse)",
+        ...(simulated.length ? ["± stderr"] : []),
+      ],
       rows.map((r) => [
         r.model,
         r.distance_km,
@@ -325,6 +425,7 @@ export function renderKeyrate(
         dash(r.qber),
         dash(r.single_photon_error),
         r.key_rate_per_pulse,
+        ...(simulated.length ? [dash(r.stderr)] : []),
       ]),
     ).trimEnd(),
   );
@@ -335,6 +436,10 @@ export function renderKeyrate(
     else if (c.cutoff_km === 0) lines.push(`${c.model}: no key at any distance (${how})`);
     else lines.push(`${c.model}: key rate reaches 0 at ${c.cutoff_km.toFixed(2)} km (${how})`);
   }
+  if (simulated.length > 0)
+    lines.push(
+      `simulated: ${pulsesText(simulated[0].pulses)} pulses per distance, vacuum + weak decoy estimator on the observed gains and error rates (compare with vacuum-weak)`,
+    );
   return `${lines.join("\n")}\n`;
 }
 
@@ -379,6 +484,24 @@ export function renderKeyRatePlot(
   });
 }
 
+/** A pulse count as people write it: 1e9, 2.5e10, or plainly below a million. */
+function pulsesText(n: number): string {
+  return n >= 1e6 ? n.toExponential().replace("e+", "e") : String(n);
+}
+
+/** Simulated rates as a plot series with ±1 standard error bars. */
+export function simulatedSeries(sims: readonly SimulatedDecoyKeyRate[]): SimulatedKeyRateSeries {
+  return {
+    label: `simulated, vacuum + weak decoy estimator (${pulsesText(sims[0]?.pulses ?? 0)} pulses per point, ±1σ)`,
+    points: sims.map((r) => ({
+      distance_km: r.distance_km,
+      key_rate_per_pulse: r.key_rate_per_pulse,
+      key_rate_low: r.key_rate_per_pulse - r.stderr,
+      key_rate_high: r.key_rate_per_pulse + r.stderr,
+    })),
+  };
+}
+
 function writeFile(path: string, text: string, flag: string): void {
   try {
     writeFileSync(path, text);
@@ -392,28 +515,44 @@ function writeFile(path: string, text: string, flag: string): void {
           : code === "EACCES" || code === "EPERM"
             ? "permission denied"
             : (e as Error).message;
-    throw new KeyrateUsageError(`${flag}: cannot write '${path}': ${why}; choose a writable file path`);
+    throw new InputError(`${flag}: cannot write '${path}': ${why}; choose a writable file path`);
   }
 }
 
 /**
  * `qnet keyrate`: checks the options, computes the curves, writes the report to `out` (or `--out`) and
  * the plot to `--plot`. A usage mistake prints `error: <flag>: <what to change>` to `err`.
- * @returns the exit code: 0, or 2 for a usage error.
+ * @returns the exit code: 0, or 2 for a usage error (an unwritable output file throws an InputError: exit code 1).
  */
 export function runKeyrateCommand(
   opts: KeyrateCommandOptions,
   out: (s: string) => void,
   err: (s: string) => void,
+  progressStream: NodeJS.WriteStream = process.stderr,
 ): number {
   try {
     const settings = parseKeyrateOptions(opts);
     const curves = computeKeyrateCurves(settings);
-    const text = renderKeyrate(curves, settings.format, settings.params);
+    let sims: SimulatedDecoyKeyRate[] = [];
+    if (settings.simulatePulses !== undefined) {
+      // The bar's "simulated time" is the pulses sent at 1 GHz, its events the detections.
+      const total = settings.simulatePulses * settings.distancesKm.length;
+      const bar = new ProgressBar(progressStream, total);
+      try {
+        sims = simulateKeyrates(settings, (done, _n, detections) =>
+          bar.update(done * settings.simulatePulses!, detections),
+        );
+      } finally {
+        bar.done();
+      }
+    }
+    const text = renderKeyrate(curves, settings.format, settings.params, sims);
     if (settings.out !== undefined) writeFile(settings.out, text, "--out");
     else out(text);
-    if (settings.plot !== undefined)
-      writeFile(settings.plot, renderKeyRatePlot(curves, opts.simulated), "--plot");
+    if (settings.plot !== undefined) {
+      const extra = [...(sims.length > 0 ? [simulatedSeries(sims)] : []), ...(opts.simulated ?? [])];
+      writeFile(settings.plot, renderKeyRatePlot(curves, extra), "--plot");
+    }
     return 0;
   } catch (e) {
     if (e instanceof KeyrateUsageError) {
@@ -470,6 +609,11 @@ export function registerKeyrateCommand(
     )
     .option("--out <file>", "write the report to this file instead of standard output")
     .option("--plot <file.svg>", "write an SVG plot of key rate (log scale) vs distance")
+    .option(
+      "--simulate <pulses>",
+      "also simulate decoy BB84 with this many pulses per distance and measure the key rate from what is observed (e.g. 1e9)",
+    )
+    .option("--seed <n>", "seed of the simulation's random streams", "1")
     .action((opts: KeyrateCommandOptions) => {
       const code = runKeyrateCommand(opts, out, err);
       if (code !== 0) throw new CommanderError(code, "qnet.keyrate.usage", "qnet keyrate: usage error");
