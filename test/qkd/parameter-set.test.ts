@@ -35,8 +35,8 @@ describe("QKD parameter sets (seed failure F5: every key block traceable to its 
     expect(() => resolveQkdParameters({ keyBasisProbability: 1 })).toThrow(/keyBasisProbability/);
     expect(() => resolveQkdParameters({ blockBits: 10 })).toThrow(/blockBits must be an integer ≥ 1000/);
     expect(() => resolveQkdParameters({ epsSec: 0 })).toThrow(/epsSec/);
-    expect(() => resolveQkdParameters({ verificationTagBits: 32 })).toThrow(
-      /verificationTagBits must be at least log2\(1\/epsCor\) − 1 = 49/,
+    expect(() => resolveQkdParameters({ verificationTagBits: 48 })).toThrow(
+      /verificationTagBits must be a multiple of 32 in \[32, 256\]/,
     );
   });
 });
