@@ -3,6 +3,8 @@ import { benches as cascadeBenches } from "./cascade.js";
 import type { Bench, BenchResult } from "./harness.js";
 import { benches as kernelBenches } from "./kernel.js";
 import { benches as networkBenches } from "./network.js";
+import { benches as paBenches } from "./privacy-amplification.js";
+import { benches as qkdPipelineBenches } from "./qkd-pipeline.js";
 import { benches as quantumBenches } from "./quantum.js";
 
 const all: Bench[] = [
@@ -11,6 +13,8 @@ const all: Bench[] = [
   ...networkBenches,
   ...bb84Benches,
   ...cascadeBenches,
+  ...paBenches,
+  ...qkdPipelineBenches,
 ];
 
 function usage(): string {

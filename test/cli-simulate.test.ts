@@ -109,7 +109,7 @@ describe("qnet simulate", () => {
       "--timeline",
       "1ns",
     );
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.err).toContain("use bins of at least");
   });
 
@@ -135,12 +135,12 @@ describe("qnet simulate", () => {
     expect(r.err).not.toMatch(/\n\s+at /);
   });
 
-  it("rejects missing files, bad durations and impossible plans with a clear message", async () => {
+  it("rejects missing files (1), bad durations (2) and impossible plans (1) with a clear message", async () => {
     const missing = await run("simulate", "no-such-file.yaml");
     expect(missing.code).toBe(1);
     expect(missing.err).toContain("cannot read topology file 'no-such-file.yaml': no such file");
     const until = await run("simulate", join(EXAMPLES, "metro.yaml"), "--until", "5 parsecs");
-    expect(until.code).toBe(1);
+    expect(until.code).toBe(2);
     expect(until.err).toMatch(/--until: unknown unit 'parsecs'.*accepted units: ns, us/);
     const dir = mkdtempSync(join(tmpdir(), "qnet-"));
     const file = join(dir, "small.yaml");

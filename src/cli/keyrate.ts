@@ -21,9 +21,9 @@ import {
 } from "../qkd/key-rate.js";
 import { type SimulatedDecoyKeyRate, simulateDecoyKeyRate } from "../qkd/key-rate-simulation.js";
 import { RngStreams } from "../sim/rng.js";
+import { InputError, UsageError } from "./errors.js";
 import { formatTable } from "./format.js";
 import { ProgressBar } from "./progress.js";
-import { InputError } from "./simulate.js";
 import { type PlotSeries, renderSvgPlot } from "./svg-plot.js";
 
 /** Output formats of `qnet keyrate`. */
@@ -126,7 +126,7 @@ export interface KeyrateRow {
 }
 
 /** A mistake in the flags: printed as one line, exit code 2. */
-export class KeyrateUsageError extends Error {
+export class KeyrateUsageError extends UsageError {
   override name = "KeyrateUsageError";
 }
 

@@ -3,9 +3,11 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { runRepeaterLineDemo } from "../network/repeater-line-demo.js";
+import { InputError, UsageError } from "./errors.js";
 import { formatTable } from "./format.js";
 import { registerKeyrateCommand } from "./keyrate.js";
-import { InputError, type ReportFormat, runSimulateCommand } from "./simulate.js";
+import { registerQkdCommand } from "./qkd.js";
+import { type ReportFormat, runSimulateCommand } from "./simulate.js";
 
 /** The package version, from the nearest package.json above this module (source or compiled). */
 function version(): string {
@@ -116,6 +118,7 @@ function buildProgram(out: (s: string) => void, err: (s: string) => void): Comma
       },
     );
   registerKeyrateCommand(program, out, err);
+  registerQkdCommand(program, out);
   return program;
 }
 
@@ -144,6 +147,10 @@ export async function main(
     if (e instanceof CommanderError) {
       // Help and version are exits with code 0; everything else is a usage error already printed.
       return e.exitCode === 0 ? 0 : 2;
+    }
+    if (e instanceof UsageError) {
+      err(`error: ${e.message}\n`);
+      return 2;
     }
     if (e instanceof InputError) {
       err(`error: ${e.message}\n`);

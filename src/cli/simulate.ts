@@ -4,6 +4,7 @@ import { type DistributionReport, type SimulationReport, simulate } from "../net
 import type { Topology } from "../network/topology.js";
 import { parseRequests, parseTopology, TopologyError } from "../network/topology-loader.js";
 import { parseDurationNs, UnitError } from "../network/units.js";
+import { InputError, UsageError } from "./errors.js";
 import { formatTable } from "./format.js";
 import { ProgressBar } from "./progress.js";
 
@@ -19,10 +20,7 @@ export interface SimulateCommandOptions {
   timeline?: string;
 }
 
-/** A mistake in the user's input: printed as `error: <message>` with exit code 1, no stack trace. */
-export class InputError extends Error {
-  override name = "InputError";
-}
+export { InputError } from "./errors.js";
 
 function readText(path: string, what: string): string {
   try {
@@ -62,12 +60,12 @@ export function runSimulateCommand(
     if (opts.timeline !== undefined) {
       timelineBinNs = parseDurationNs(opts.timeline, "--timeline", { positive: true });
       if (untilNs / timelineBinNs > 100_000)
-        throw new InputError(
+        throw new UsageError(
           `--timeline ${opts.timeline} makes ${Math.ceil(untilNs / timelineBinNs)} bins over --until ${opts.until}; use bins of at least ${untilNs / 1e5 / 1e9} s`,
         );
     }
   } catch (e) {
-    if (e instanceof UnitError) throw new InputError(e.message);
+    if (e instanceof UnitError) throw new UsageError(e.message);
     throw e;
   }
   const topology = loadTopology(topologyPath, opts.requests);
