@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
  * rule cannot see, and import paths that reach up into the adapter layers.
  */
 const ROOT = join(import.meta.dirname, "..");
-const CORE = ["quantum", "sim", "hardware", "protocols", "network", "qkd"];
+const CORE = ["quantum", "sim", "hardware", "protocols", "network", "qkd", "kms", "control", "telemetry"];
 const ADAPTERS = ["cli", "server", "web"];
 
 function sources(dir: string): string[] {
