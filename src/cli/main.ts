@@ -7,7 +7,7 @@ import { InputError, UsageError } from "./errors.js";
 import { formatTable } from "./format.js";
 import { registerKeyrateCommand } from "./keyrate.js";
 import { registerQkdCommand } from "./qkd.js";
-import { type ReportFormat, runSimulateCommand } from "./simulate.js";
+import { runSimulateCommand, type SimulateCommandOptions } from "./simulate.js";
 
 /** The package version, from the nearest package.json above this module (source or compiled). */
 function version(): string {
@@ -102,21 +102,9 @@ function buildProgram(out: (s: string) => void, err: (s: string) => void): Comma
       "--timeline <duration>",
       "add each link's attempts, successes and success rate per time bin of this width (e.g. 100ms)",
     )
-    .action(
-      (
-        topology: string,
-        opts: {
-          until: string;
-          seed: number;
-          requests?: string;
-          format: ReportFormat;
-          out?: string;
-          timeline?: string;
-        },
-      ) => {
-        runSimulateCommand(topology, opts, out, process.stderr);
-      },
-    );
+    .action((topology: string, opts: SimulateCommandOptions) => {
+      runSimulateCommand(topology, opts, out, process.stderr);
+    });
   registerKeyrateCommand(program, out, err);
   registerQkdCommand(program, out);
   return program;
