@@ -1,0 +1,449 @@
+/**
+ * The reference {@link KeyStore}: everything in memory, plaintext, lost when the process ends. It
+ * defines the behaviour the durable backends (src/store) must match, checked by the one conformance
+ * suite in test/store/key-store-conformance.ts; use it in simulations and tests, never for keys that
+ * must survive a restart.
+ *
+ * Also exports the validation and cutting rules that every backend shares, so that they reject the same
+ * arguments with the same messages.
+ *
+ * Core layer: no clock, no randomness, no Node modules (times are passed in as `nowMs`).
+ */
+import type {
+  AuditEvent,
+  AuditQuery,
+  DeliveredKey,
+  Direction,
+  IssuedKey,
+  IssueLocalArgs,
+  KeyStore,
+  KeyUnit,
+  PoolLevel,
+  ReserveMaterialArgs,
+  ReservePeerArgs,
+  TakeResult,
+} from "./key-store.js";
+
+/** Default of {@link AuditQuery.limit}. */
+export const DEFAULT_AUDIT_LIMIT = 1000;
+
+/** The audit event kinds, for backends that validate them. */
+export const AUDIT_KINDS: readonly AuditEvent["kind"][] = [
+  "supplied",
+  "issued",
+  "reserved",
+  "delivered",
+  "refused",
+  "released",
+  "relayed",
+  "pqc-fallback",
+  "quota-exceeded",
+];
+
+/**
+ * The first `sizeBits` bits of `material` (most significant bit of each byte first, as `bitsToBytes`
+ * packs them): `ceil(sizeBits / 8)` bytes, the unused low bits of the last byte cleared so that no bit
+ * beyond the key's size leaves the store. Always a fresh copy.
+ * @throws RangeError if `material` holds fewer than `sizeBits` bits.
+ */
+export function cutToBits(material: Uint8Array, sizeBits: number): Uint8Array {
+  if (sizeBits > material.length * 8)
+    throw new RangeError(`sizeBits ${sizeBits} exceeds the ${material.length * 8} bits of key material`);
+  const out = copyBytes(material.subarray(0, Math.ceil(sizeBits / 8)));
+  const rest = sizeBits % 8;
+  if (rest !== 0) out[out.length - 1] &= (0xff << (8 - rest)) & 0xff;
+  return out;
+}
+
+/**
+ * A fresh copy of `bytes` as a plain Uint8Array. (`slice` will not do: on a node Buffer it returns a
+ * view, so the store and the caller would share memory.)
+ */
+export function copyBytes(bytes: Uint8Array): Uint8Array {
+  return Uint8Array.from(bytes);
+}
+
+/** Concatenates unit materials in the given order. */
+export function concatMaterial(parts: readonly Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** @throws RangeError unless `value` is a positive safe integer. */
+export function checkPositiveInt(name: string, value: number): void {
+  if (!(Number.isSafeInteger(value) && value >= 1))
+    throw new RangeError(`${name} must be a positive integer, got ${value}`);
+}
+
+/** @throws RangeError unless `id` is a non-empty string. */
+export function checkId(name: string, id: string): void {
+  if (typeof id !== "string" || id.length === 0) throw new RangeError(`${name} must be a non-empty string`);
+}
+
+/** @throws RangeError unless `direction` is `local` or `peer`. */
+export function checkDirection(direction: Direction): void {
+  if (direction !== "local" && direction !== "peer")
+    throw new RangeError(`direction must be "local" or "peer", got ${JSON.stringify(direction)}`);
+}
+
+/**
+ * Validates units for {@link KeyStore.addUnits}: non-empty IDs, non-empty material, no ID twice in the
+ * batch. (IDs already in the store are each backend's check.)
+ */
+export function checkUnits(units: readonly KeyUnit[]): void {
+  const seen = new Set<string>();
+  for (const u of units) {
+    checkId("unitId", u.unitId);
+    if (!(u.material instanceof Uint8Array) || u.material.length === 0)
+      throw new RangeError(`unit '${u.unitId}' has no key material`);
+    if (seen.has(u.unitId)) throw new RangeError(`unit ID '${u.unitId}' appears twice in one addUnits call`);
+    seen.add(u.unitId);
+  }
+}
+
+/**
+ * The slaves of a key, each once, in the order first given.
+ * @throws RangeError if there are none: a reservation no SAE may take would hold key forever.
+ */
+export function uniqueSlaves(slaveSaes: readonly string[]): string[] {
+  const out = [...new Set(slaveSaes)];
+  if (out.length === 0) throw new RangeError("a key needs at least one slave SAE");
+  for (const s of out) checkId("slave SAE", s);
+  return out;
+}
+
+/** The error of {@link KeyStore.addUnits} for a unit ID already held (available or part of a key). */
+export function duplicateUnitError(unitId: string): Error {
+  return new Error(`unit '${unitId}' is already in the key store`);
+}
+
+/** The error of every method called after {@link KeyStore.close}. */
+export function closedError(): Error {
+  return new Error("the key store is closed");
+}
+
+/** A copy of an audit event with only the fields that are set, and the given sequence number. */
+export function normalizeAudit(event: AuditEvent, seq: number): AuditEvent {
+  const out: AuditEvent = { seq, atMs: event.atMs, kind: event.kind, actor: event.actor };
+  if (event.pool !== undefined) out.pool = event.pool;
+  if (event.keyIds !== undefined) out.keyIds = [...event.keyIds];
+  if (event.bits !== undefined) out.bits = event.bits;
+  if (event.detail !== undefined) out.detail = event.detail;
+  return out;
+}
+
+/** Validates an event for {@link KeyStore.appendAudit}. */
+export function checkAudit(event: AuditEvent): void {
+  if (!AUDIT_KINDS.includes(event.kind))
+    throw new RangeError(`unknown audit event kind ${JSON.stringify(event.kind)}`);
+  if (!Number.isFinite(event.atMs)) throw new RangeError(`audit event atMs must be a finite number`);
+  checkId("audit actor", event.actor);
+  if (event.bits !== undefined && !(Number.isSafeInteger(event.bits) && event.bits >= 0))
+    throw new RangeError(`audit event bits must be a non-negative integer, got ${event.bits}`);
+}
+
+/** The effective limit of an audit query (default {@link DEFAULT_AUDIT_LIMIT}). */
+export function auditLimit(query: AuditQuery): number {
+  const limit = query.limit ?? DEFAULT_AUDIT_LIMIT;
+  if (!(Number.isSafeInteger(limit) && limit >= 0))
+    throw new RangeError(`audit query limit must be a non-negative integer, got ${limit}`);
+  return limit;
+}
+
+/**
+ * Whether an event passes an audit query's filters: all that are set must hold. The time window is
+ * half-open, `sinceMs <= atMs < untilMs`, so consecutive windows never count an event twice.
+ */
+export function auditMatches(event: AuditEvent, query: AuditQuery): boolean {
+  if (query.actor !== undefined && event.actor !== query.actor) return false;
+  if (query.kind !== undefined && event.kind !== query.kind) return false;
+  if (query.pool !== undefined && event.pool !== query.pool) return false;
+  if (query.keyId !== undefined && !(event.keyIds ?? []).includes(query.keyId)) return false;
+  if (query.sinceMs !== undefined && event.atMs < query.sinceMs) return false;
+  if (query.untilMs !== undefined && event.atMs >= query.untilMs) return false;
+  return true;
+}
+
+/**
+ * Decides {@link KeyStore.takeReserved} from what the store knows, so that every backend answers alike.
+ * `lookup(keyId)` gives the key's slaves and who has taken it, or undefined if no reserved key has that
+ * ID here. Unauthorized wins over not-found: a caller naming a key that is not its own is the more
+ * serious fault and is the one to report. A key ID named twice in one call counts as already taken.
+ */
+export function decideTake(
+  keyIds: readonly string[],
+  sae: string,
+  lookup: (keyId: string) => { slaves: readonly string[]; taken: ReadonlySet<string> } | undefined,
+): { status: "ok" } | { status: "not-found" | "unauthorized"; keyIds: string[] } {
+  const notFound: string[] = [];
+  const unauthorized: string[] = [];
+  const named = new Set<string>();
+  for (const id of keyIds) {
+    const k = lookup(id);
+    if (k === undefined || named.has(id)) notFound.push(id);
+    else if (!k.slaves.includes(sae)) unauthorized.push(id);
+    else if (k.taken.has(sae)) notFound.push(id);
+    named.add(id);
+  }
+  if (unauthorized.length > 0) return { status: "unauthorized", keyIds: unauthorized };
+  if (notFound.length > 0) return { status: "not-found", keyIds: notFound };
+  return { status: "ok" };
+}
+
+interface Unit {
+  /** Order of arrival in the store: FIFO order, and where a released unit goes back. */
+  seq: number;
+  unitId: string;
+  material: Uint8Array;
+}
+
+interface Pool {
+  /** Available units by direction, each sorted by `seq`. */
+  local: Unit[];
+  peer: Unit[];
+}
+
+interface PendingKey {
+  key: IssuedKey;
+  units: Unit[];
+}
+
+interface ReservedKey {
+  sizeBits: number;
+  /** Null once the last slave has taken it. */
+  material: Uint8Array | null;
+  slaves: string[];
+  taken: Set<string>;
+}
+
+/** The in-memory {@link KeyStore}. Each method runs to completion without yielding, so it is atomic. */
+export class MemoryKeyStore implements KeyStore {
+  private readonly pools = new Map<string, Pool>();
+  /** Every unit ID held: available, or part of a pending key. */
+  private readonly unitIds = new Set<string>();
+  private readonly pending = new Map<string, PendingKey>();
+  private readonly reserved = new Map<string, ReservedKey>();
+  /**
+   * Every key ID ever used here (pending, confirmed, reserved, taken), except released ones: a key ID
+   * is never reused, so a replayed reservation cannot hand out the same key twice.
+   */
+  private readonly keyIds = new Set<string>();
+  private readonly audit: AuditEvent[] = [];
+  private nextSeq = 1;
+  private closed = false;
+
+  private open(): void {
+    if (this.closed) throw closedError();
+  }
+
+  async addUnits(
+    pool: string,
+    direction: Direction,
+    units: readonly KeyUnit[],
+    _nowMs: number,
+  ): Promise<void> {
+    this.open();
+    checkId("pool", pool);
+    checkDirection(direction);
+    checkUnits(units);
+    for (const u of units) if (this.unitIds.has(u.unitId)) throw duplicateUnitError(u.unitId);
+    const p = this.pool(pool);
+    for (const u of units) {
+      this.unitIds.add(u.unitId);
+      p[direction].push({ seq: this.nextSeq++, unitId: u.unitId, material: copyBytes(u.material) });
+    }
+  }
+
+  private pool(name: string): Pool {
+    let p = this.pools.get(name);
+    if (p === undefined) {
+      p = { local: [], peer: [] };
+      this.pools.set(name, p);
+    }
+    return p;
+  }
+
+  async poolLevels(pool?: string): Promise<PoolLevel[]> {
+    this.open();
+    const names = [...this.pools.keys()].filter((n) => pool === undefined || n === pool).sort();
+    const level = (units: Unit[]) => ({
+      units: units.length,
+      bits: units.reduce((s, u) => s + u.material.length * 8, 0),
+    });
+    return names.map((n) => {
+      const p = this.pools.get(n)!;
+      return { pool: n, local: level(p.local), peer: level(p.peer) };
+    });
+  }
+
+  async issueLocal(args: IssueLocalArgs): Promise<{ key: IssuedKey; material: Uint8Array } | null> {
+    this.open();
+    checkId("pool", args.pool);
+    checkId("keyId", args.keyId);
+    checkPositiveInt("units", args.units);
+    checkPositiveInt("sizeBits", args.sizeBits);
+    checkId("master SAE", args.masterSae);
+    const slaves = uniqueSlaves(args.slaveSaes);
+    if (this.keyIds.has(args.keyId)) throw new Error(`key '${args.keyId}' already exists`);
+    const p = this.pools.get(args.pool);
+    if (p === undefined || p.local.length < args.units) return null;
+    const units = p.local.slice(0, args.units);
+    // Cut (and so check sizeBits) before taking anything: a throw must leave the pool as it was.
+    const material = cutToBits(concatMaterial(units.map((u) => u.material)), args.sizeBits);
+    p.local.splice(0, args.units);
+    const key: IssuedKey = {
+      keyId: args.keyId,
+      pool: args.pool,
+      unitIds: units.map((u) => u.unitId),
+      sizeBits: args.sizeBits,
+      masterSae: args.masterSae,
+      slaveSaes: slaves,
+      createdAtMs: args.nowMs,
+    };
+    this.pending.set(args.keyId, { key, units });
+    this.keyIds.add(args.keyId);
+    return { key: copyIssued(key), material };
+  }
+
+  async confirmIssued(keyId: string, _nowMs: number): Promise<void> {
+    this.open();
+    const k = this.pending.get(keyId);
+    if (k === undefined) {
+      // Confirming twice (a retry after a crash) is harmless; confirming what was never issued is a bug.
+      if (this.keyIds.has(keyId) && !this.reserved.has(keyId)) return;
+      throw new Error(`no pending key '${keyId}' to confirm`);
+    }
+    this.pending.delete(keyId);
+    for (const u of k.units) {
+      u.material.fill(0);
+      this.unitIds.delete(u.unitId);
+    }
+  }
+
+  async releaseIssued(keyId: string, _nowMs: number): Promise<void> {
+    this.open();
+    const k = this.pending.get(keyId);
+    if (k === undefined) {
+      if (this.keyIds.has(keyId)) throw new Error(`key '${keyId}' is not pending and cannot be released`);
+      return; // already released: a retry
+    }
+    this.pending.delete(keyId);
+    this.keyIds.delete(keyId);
+    const p = this.pool(k.key.pool);
+    p.local = [...p.local, ...k.units].sort((a, b) => a.seq - b.seq);
+  }
+
+  async pendingIssued(): Promise<IssuedKey[]> {
+    this.open();
+    return [...this.pending.values()].map((k) => copyIssued(k.key));
+  }
+
+  async reservePeer(args: ReservePeerArgs): Promise<"ok" | "missing-units" | "duplicate-key"> {
+    this.open();
+    checkId("pool", args.pool);
+    checkId("keyId", args.keyId);
+    checkPositiveInt("sizeBits", args.sizeBits);
+    checkId("master SAE", args.masterSae);
+    const slaves = uniqueSlaves(args.slaveSaes);
+    if (args.unitIds.length === 0) throw new RangeError("reservePeer needs at least one unit");
+    if (this.keyIds.has(args.keyId)) return "duplicate-key";
+    const p = this.pools.get(args.pool);
+    if (p === undefined) return "missing-units";
+    const byId = new Map(p.peer.map((u) => [u.unitId, u]));
+    const units: Unit[] = [];
+    for (const id of args.unitIds) {
+      const u = byId.get(id);
+      if (u === undefined) return "missing-units"; // also a unit named twice: its second use is missing
+      byId.delete(id);
+      units.push(u);
+    }
+    const material = cutToBits(concatMaterial(units.map((u) => u.material)), args.sizeBits);
+    const taken = new Set(args.unitIds);
+    p.peer = p.peer.filter((u) => !taken.has(u.unitId));
+    for (const u of units) {
+      u.material.fill(0);
+      this.unitIds.delete(u.unitId);
+    }
+    this.keyIds.add(args.keyId);
+    this.reserved.set(args.keyId, { sizeBits: args.sizeBits, material, slaves, taken: new Set() });
+    return "ok";
+  }
+
+  async reserveMaterial(args: ReserveMaterialArgs): Promise<"ok" | "duplicate-key"> {
+    this.open();
+    checkId("keyId", args.keyId);
+    checkPositiveInt("sizeBits", args.sizeBits);
+    checkId("master SAE", args.masterSae);
+    const slaves = uniqueSlaves(args.slaveSaes);
+    const material = cutToBits(args.material, args.sizeBits);
+    if (this.keyIds.has(args.keyId)) return "duplicate-key";
+    this.keyIds.add(args.keyId);
+    this.reserved.set(args.keyId, { sizeBits: args.sizeBits, material, slaves, taken: new Set() });
+    return "ok";
+  }
+
+  async takeReserved(keyIds: readonly string[], sae: string, _nowMs: number): Promise<TakeResult> {
+    this.open();
+    checkId("SAE", sae);
+    const decision = decideTake(keyIds, sae, (id) => this.reserved.get(id));
+    if (decision.status !== "ok") return decision;
+    const keys: DeliveredKey[] = [];
+    for (const id of keyIds) {
+      const k = this.reserved.get(id)!;
+      keys.push({ keyId: id, sizeBits: k.sizeBits, material: copyBytes(k.material!) });
+      k.taken.add(sae);
+      if (k.taken.size === k.slaves.length) {
+        k.material!.fill(0);
+        k.material = null;
+      }
+    }
+    return { status: "ok", keys };
+  }
+
+  async reservedCount(sae?: string): Promise<number> {
+    this.open();
+    let n = 0;
+    for (const k of this.reserved.values()) {
+      if (k.material === null) continue;
+      if (sae === undefined || (k.slaves.includes(sae) && !k.taken.has(sae))) n++;
+    }
+    return n;
+  }
+
+  async appendAudit(event: AuditEvent): Promise<void> {
+    this.open();
+    checkAudit(event);
+    this.audit.push(normalizeAudit(event, this.audit.length + 1));
+  }
+
+  async queryAudit(query: AuditQuery = {}): Promise<AuditEvent[]> {
+    this.open();
+    const limit = auditLimit(query);
+    const out: AuditEvent[] = [];
+    for (let i = this.audit.length - 1; i >= 0 && out.length < limit; i--) {
+      const e = this.audit[i];
+      if (auditMatches(e, query)) out.push(normalizeAudit(e, e.seq!));
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    // Best effort: overwrite what this store held (the JS heap may still keep copies).
+    for (const p of this.pools.values()) for (const u of [...p.local, ...p.peer]) u.material.fill(0);
+    for (const k of this.pending.values()) for (const u of k.units) u.material.fill(0);
+    for (const k of this.reserved.values()) k.material?.fill(0);
+  }
+}
+
+function copyIssued(k: IssuedKey): IssuedKey {
+  return { ...k, unitIds: [...k.unitIds], slaveSaes: [...k.slaveSaes] };
+}

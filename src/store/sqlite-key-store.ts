@@ -1,0 +1,600 @@
+/**
+ * A durable {@link KeyStore} in one SQLite file (better-sqlite3), for a KME on a single host.
+ *
+ * - Every method is one transaction; methods that write start it with `BEGIN IMMEDIATE`, so two
+ *   processes (or two stores) on the same file queue on the write lock instead of failing to upgrade a
+ *   read lock, and no unit or key can be handed out twice.
+ * - WAL journal with `synchronous=FULL`: a transaction is on disk when the method resolves, so a crash
+ *   afterwards loses nothing; a crash before leaves the store as it was.
+ * - `secure_delete=ON`: deleted material is overwritten in the file, so a master key that leaks later
+ *   cannot open key that was already consumed (old pages may still linger in the WAL until the next
+ *   checkpoint).
+ * - Material is sealed with the injected {@link KeyCipher}, the AAD binding it to its row
+ *   ({@link unitAad}, {@link keyAad}); IDs, sizes, SAE names and the audit log are stored in clear.
+ *
+ * better-sqlite3 is synchronous: each method does its work at once and returns a settled promise.
+ * The schema is documented in docs/kms-storage.md.
+ */
+import Database from "better-sqlite3";
+import type {
+  AuditEvent,
+  AuditQuery,
+  DeliveredKey,
+  Direction,
+  IssuedKey,
+  IssueLocalArgs,
+  KeyCipher,
+  KeyStore,
+  KeyUnit,
+  PoolLevel,
+  ReserveMaterialArgs,
+  ReservePeerArgs,
+  TakeResult,
+} from "../kms/key-store.js";
+import {
+  auditLimit,
+  checkAudit,
+  checkDirection,
+  checkId,
+  checkPositiveInt,
+  checkUnits,
+  closedError,
+  concatMaterial,
+  cutToBits,
+  decideTake,
+  duplicateUnitError,
+  normalizeAudit,
+  uniqueSlaves,
+} from "../kms/memory-key-store.js";
+import { KeyDecryptionError, keyAad, MASTER_KEY_CHECK_AAD, unitAad } from "./cipher.js";
+
+/** The schema version this code writes and reads. */
+export const SQLITE_SCHEMA_VERSION = 1;
+
+/** Options of {@link SqliteKeyStore.open}. */
+export interface SqliteKeyStoreOptions {
+  /** How long a write waits for another connection's write lock before failing, ms. Default 5000. */
+  busyTimeoutMs?: number;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS pools (name TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS units (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  unit_id TEXT NOT NULL UNIQUE,
+  pool TEXT NOT NULL REFERENCES pools (name),
+  direction TEXT NOT NULL CHECK (direction IN ('local', 'peer')),
+  bits INTEGER NOT NULL,
+  material BLOB NOT NULL,
+  key_id TEXT
+);
+CREATE INDEX IF NOT EXISTS units_available ON units (pool, direction, seq) WHERE key_id IS NULL;
+CREATE INDEX IF NOT EXISTS units_by_key ON units (key_id) WHERE key_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS keys (
+  n INTEGER PRIMARY KEY AUTOINCREMENT,
+  key_id TEXT NOT NULL UNIQUE,
+  state TEXT NOT NULL CHECK (state IN ('pending', 'confirmed', 'reserved', 'taken')),
+  pool TEXT,
+  unit_ids TEXT,
+  size_bits INTEGER NOT NULL,
+  master_sae TEXT NOT NULL,
+  slave_saes TEXT NOT NULL,
+  origin TEXT,
+  created_at_ms REAL NOT NULL,
+  material BLOB
+);
+CREATE INDEX IF NOT EXISTS keys_pending ON keys (n) WHERE state = 'pending';
+CREATE TABLE IF NOT EXISTS key_slaves (
+  key_id TEXT NOT NULL REFERENCES keys (key_id),
+  sae TEXT NOT NULL,
+  taken_at_ms REAL,
+  PRIMARY KEY (key_id, sae)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS key_slaves_open ON key_slaves (sae) WHERE taken_at_ms IS NULL;
+CREATE TABLE IF NOT EXISTS audit (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  at_ms REAL NOT NULL,
+  kind TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  pool TEXT,
+  key_ids TEXT,
+  bits INTEGER,
+  detail TEXT
+);
+CREATE INDEX IF NOT EXISTS audit_actor ON audit (actor, seq);
+CREATE INDEX IF NOT EXISTS audit_at ON audit (at_ms);
+CREATE TABLE IF NOT EXISTS audit_keys (
+  key_id TEXT NOT NULL,
+  seq INTEGER NOT NULL REFERENCES audit (seq),
+  PRIMARY KEY (key_id, seq)
+) WITHOUT ROWID;
+`;
+
+interface UnitRow {
+  seq: number;
+  unit_id: string;
+  pool: string;
+  bits: number;
+  material: Buffer;
+}
+
+interface KeyRow {
+  key_id: string;
+  state: "pending" | "confirmed" | "reserved" | "taken";
+  pool: string | null;
+  unit_ids: string | null;
+  size_bits: number;
+  master_sae: string;
+  slave_saes: string;
+  created_at_ms: number;
+  material: Buffer | null;
+}
+
+interface AuditRow {
+  seq: number;
+  at_ms: number;
+  kind: AuditEvent["kind"];
+  actor: string;
+  pool: string | null;
+  key_ids: string | null;
+  bits: number | null;
+  detail: string | null;
+}
+
+/** The SQLite {@link KeyStore}. Open with {@link SqliteKeyStore.open}. */
+export class SqliteKeyStore implements KeyStore {
+  private closed = false;
+
+  private constructor(
+    private readonly db: Database.Database,
+    private readonly cipher: KeyCipher,
+  ) {}
+
+  /**
+   * Opens (creating if needed) the store in file `path` (`:memory:` for a throwaway store), creates the
+   * schema, and checks that `cipher` holds the master key the store was created with.
+   * @throws if the file is not a qnet key store of a known schema version, or the master key is wrong.
+   */
+  static open(path: string, cipher: KeyCipher, options: SqliteKeyStoreOptions = {}): SqliteKeyStore {
+    const db = new Database(path);
+    try {
+      db.pragma("journal_mode = WAL");
+      db.pragma("synchronous = FULL");
+      db.pragma("foreign_keys = ON");
+      db.pragma("secure_delete = ON");
+      db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
+      db.transaction(() => {
+        db.exec(SCHEMA);
+        const v = db.prepare("SELECT version FROM schema_version").get() as { version: number } | undefined;
+        if (v === undefined)
+          db.prepare("INSERT INTO schema_version (version) VALUES (?)").run(SQLITE_SCHEMA_VERSION);
+        else if (v.version !== SQLITE_SCHEMA_VERSION)
+          throw new Error(
+            `key store '${path}' has schema version ${v.version}; this qnet reads version ${SQLITE_SCHEMA_VERSION}`,
+          );
+        checkMasterKey(
+          cipher,
+          db.prepare("SELECT value FROM meta WHERE name = 'master-key-check'").get() as
+            | { value: Buffer }
+            | undefined,
+          (sealed) => db.prepare("INSERT INTO meta (name, value) VALUES ('master-key-check', ?)").run(sealed),
+          `key store '${path}'`,
+        );
+      }).immediate();
+    } catch (e) {
+      db.close();
+      throw e;
+    }
+    return new SqliteKeyStore(db, cipher);
+  }
+
+  private check(): void {
+    if (this.closed) throw closedError();
+  }
+
+  /** Runs `fn` as one write transaction (BEGIN IMMEDIATE). */
+  private write<T>(fn: () => T): T {
+    this.check();
+    return this.db.transaction(fn).immediate();
+  }
+
+  /** Runs `fn` as one read transaction: a consistent snapshot. */
+  private read<T>(fn: () => T): T {
+    this.check();
+    return this.db.transaction(fn).deferred();
+  }
+
+  private openUnit(row: UnitRow): Uint8Array {
+    return openSealed(this.cipher, row.material, unitAad(row.pool, row.unit_id), `unit '${row.unit_id}'`);
+  }
+
+  async addUnits(
+    pool: string,
+    direction: Direction,
+    units: readonly KeyUnit[],
+    _nowMs: number,
+  ): Promise<void> {
+    checkId("pool", pool);
+    checkDirection(direction);
+    checkUnits(units);
+    // Seal outside the transaction: the write lock is held only for the inserts.
+    const sealed = units.map((u) => this.cipher.encrypt(u.material, unitAad(pool, u.unitId)));
+    this.write(() => {
+      const exists = this.db.prepare("SELECT 1 FROM units WHERE unit_id = ?").pluck();
+      for (const u of units) if (exists.get(u.unitId) !== undefined) throw duplicateUnitError(u.unitId);
+      this.db.prepare("INSERT OR IGNORE INTO pools (name) VALUES (?)").run(pool);
+      const insert = this.db.prepare(
+        "INSERT INTO units (unit_id, pool, direction, bits, material) VALUES (?, ?, ?, ?, ?)",
+      );
+      units.forEach((u, i) => {
+        insert.run(u.unitId, pool, direction, u.material.length * 8, sealed[i]);
+      });
+    });
+  }
+
+  async poolLevels(pool?: string): Promise<PoolLevel[]> {
+    return this.read(() => {
+      const rows = this.db
+        .prepare(
+          `SELECT p.name AS pool, u.direction AS direction, count(u.seq) AS units, coalesce(sum(u.bits), 0) AS bits
+           FROM pools p LEFT JOIN units u ON u.pool = p.name AND u.key_id IS NULL
+           WHERE (? IS NULL OR p.name = ?)
+           GROUP BY p.name, u.direction ORDER BY p.name`,
+        )
+        .all(pool ?? null, pool ?? null) as {
+        pool: string;
+        direction: Direction | null;
+        units: number;
+        bits: number;
+      }[];
+      return collectLevels(rows);
+    });
+  }
+
+  async issueLocal(args: IssueLocalArgs): Promise<{ key: IssuedKey; material: Uint8Array } | null> {
+    checkId("pool", args.pool);
+    checkId("keyId", args.keyId);
+    checkPositiveInt("units", args.units);
+    checkPositiveInt("sizeBits", args.sizeBits);
+    checkId("master SAE", args.masterSae);
+    const slaves = uniqueSlaves(args.slaveSaes);
+    return this.write(() => {
+      if (this.db.prepare("SELECT 1 FROM keys WHERE key_id = ?").get(args.keyId) !== undefined)
+        throw new Error(`key '${args.keyId}' already exists`);
+      const rows = this.db
+        .prepare(
+          `SELECT seq, unit_id, pool, bits, material FROM units
+           WHERE pool = ? AND direction = 'local' AND key_id IS NULL ORDER BY seq LIMIT ?`,
+        )
+        .all(args.pool, args.units) as UnitRow[];
+      if (rows.length < args.units) return null;
+      const material = cutToBits(concatMaterial(rows.map((r) => this.openUnit(r))), args.sizeBits);
+      const key: IssuedKey = {
+        keyId: args.keyId,
+        pool: args.pool,
+        unitIds: rows.map((r) => r.unit_id),
+        sizeBits: args.sizeBits,
+        masterSae: args.masterSae,
+        slaveSaes: slaves,
+        createdAtMs: args.nowMs,
+      };
+      this.db
+        .prepare(
+          `INSERT INTO keys (key_id, state, pool, unit_ids, size_bits, master_sae, slave_saes, created_at_ms)
+           VALUES (?, 'pending', ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          key.keyId,
+          key.pool,
+          JSON.stringify(key.unitIds),
+          key.sizeBits,
+          key.masterSae,
+          JSON.stringify(slaves),
+          key.createdAtMs,
+        );
+      const hold = this.db.prepare("UPDATE units SET key_id = ? WHERE seq = ?");
+      for (const r of rows) hold.run(args.keyId, r.seq);
+      return { key, material };
+    });
+  }
+
+  async confirmIssued(keyId: string, _nowMs: number): Promise<void> {
+    this.write(() => {
+      const state = this.keyState(keyId);
+      if (state === "confirmed") return; // a retry after a crash
+      if (state !== "pending") throw new Error(`no pending key '${keyId}' to confirm`);
+      this.db.prepare("DELETE FROM units WHERE key_id = ?").run(keyId);
+      this.db.prepare("UPDATE keys SET state = 'confirmed' WHERE key_id = ?").run(keyId);
+    });
+  }
+
+  async releaseIssued(keyId: string, _nowMs: number): Promise<void> {
+    this.write(() => {
+      const state = this.keyState(keyId);
+      if (state === undefined) return; // already released: a retry
+      if (state !== "pending") throw new Error(`key '${keyId}' is not pending and cannot be released`);
+      // The units keep their sequence numbers, so they return to their places at the head of the queue.
+      this.db.prepare("UPDATE units SET key_id = NULL WHERE key_id = ?").run(keyId);
+      this.db.prepare("DELETE FROM keys WHERE key_id = ?").run(keyId);
+    });
+  }
+
+  private keyState(keyId: string): KeyRow["state"] | undefined {
+    return this.db.prepare("SELECT state FROM keys WHERE key_id = ?").pluck().get(keyId) as
+      | KeyRow["state"]
+      | undefined;
+  }
+
+  async pendingIssued(): Promise<IssuedKey[]> {
+    return this.read(() =>
+      (this.db.prepare("SELECT * FROM keys WHERE state = 'pending' ORDER BY n").all() as KeyRow[]).map(
+        (r) => ({
+          keyId: r.key_id,
+          pool: r.pool!,
+          unitIds: JSON.parse(r.unit_ids!) as string[],
+          sizeBits: r.size_bits,
+          masterSae: r.master_sae,
+          slaveSaes: JSON.parse(r.slave_saes) as string[],
+          createdAtMs: r.created_at_ms,
+        }),
+      ),
+    );
+  }
+
+  async reservePeer(args: ReservePeerArgs): Promise<"ok" | "missing-units" | "duplicate-key"> {
+    checkId("pool", args.pool);
+    checkId("keyId", args.keyId);
+    checkPositiveInt("sizeBits", args.sizeBits);
+    checkId("master SAE", args.masterSae);
+    const slaves = uniqueSlaves(args.slaveSaes);
+    if (args.unitIds.length === 0) throw new RangeError("reservePeer needs at least one unit");
+    return this.write(() => {
+      if (this.keyState(args.keyId) !== undefined) return "duplicate-key";
+      if (new Set(args.unitIds).size !== args.unitIds.length) return "missing-units";
+      const get = this.db.prepare(
+        `SELECT seq, unit_id, pool, bits, material FROM units
+         WHERE unit_id = ? AND pool = ? AND direction = 'peer' AND key_id IS NULL`,
+      );
+      const rows: UnitRow[] = [];
+      for (const id of args.unitIds) {
+        const r = get.get(id, args.pool) as UnitRow | undefined;
+        if (r === undefined) return "missing-units";
+        rows.push(r);
+      }
+      const material = cutToBits(concatMaterial(rows.map((r) => this.openUnit(r))), args.sizeBits);
+      this.insertReserved(
+        args.keyId,
+        args.pool,
+        args.sizeBits,
+        args.masterSae,
+        slaves,
+        "peer",
+        args.nowMs,
+        material,
+      );
+      const del = this.db.prepare("DELETE FROM units WHERE seq = ?");
+      for (const r of rows) del.run(r.seq);
+      return "ok";
+    });
+  }
+
+  async reserveMaterial(args: ReserveMaterialArgs): Promise<"ok" | "duplicate-key"> {
+    checkId("keyId", args.keyId);
+    checkPositiveInt("sizeBits", args.sizeBits);
+    checkId("master SAE", args.masterSae);
+    const slaves = uniqueSlaves(args.slaveSaes);
+    const material = cutToBits(args.material, args.sizeBits);
+    return this.write(() => {
+      if (this.keyState(args.keyId) !== undefined) return "duplicate-key";
+      this.insertReserved(
+        args.keyId,
+        null,
+        args.sizeBits,
+        args.masterSae,
+        slaves,
+        args.origin,
+        args.nowMs,
+        material,
+      );
+      return "ok";
+    });
+  }
+
+  private insertReserved(
+    keyId: string,
+    pool: string | null,
+    sizeBits: number,
+    masterSae: string,
+    slaves: string[],
+    origin: string,
+    nowMs: number,
+    material: Uint8Array,
+  ): void {
+    this.db
+      .prepare(
+        `INSERT INTO keys (key_id, state, pool, size_bits, master_sae, slave_saes, origin, created_at_ms, material)
+         VALUES (?, 'reserved', ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        keyId,
+        pool,
+        sizeBits,
+        masterSae,
+        JSON.stringify(slaves),
+        origin,
+        nowMs,
+        this.cipher.encrypt(material, keyAad(keyId)),
+      );
+    const slave = this.db.prepare("INSERT INTO key_slaves (key_id, sae) VALUES (?, ?)");
+    for (const s of slaves) slave.run(keyId, s);
+  }
+
+  async takeReserved(keyIds: readonly string[], sae: string, nowMs: number): Promise<TakeResult> {
+    checkId("SAE", sae);
+    return this.write((): TakeResult => {
+      const keyRow = this.db.prepare(
+        "SELECT * FROM keys WHERE key_id = ? AND state IN ('reserved', 'taken')",
+      );
+      const slaveRows = this.db.prepare("SELECT sae, taken_at_ms FROM key_slaves WHERE key_id = ?");
+      const found = new Map<string, { row: KeyRow; slaves: string[]; taken: Set<string> }>();
+      for (const id of new Set(keyIds)) {
+        const row = keyRow.get(id) as KeyRow | undefined;
+        if (row === undefined) continue;
+        const s = slaveRows.all(id) as { sae: string; taken_at_ms: number | null }[];
+        found.set(id, {
+          row,
+          slaves: s.map((x) => x.sae),
+          taken: new Set(s.filter((x) => x.taken_at_ms !== null).map((x) => x.sae)),
+        });
+      }
+      const decision = decideTake(keyIds, sae, (id) => found.get(id));
+      if (decision.status !== "ok") return decision;
+      // Open everything before writing anything: a decryption failure must take nothing.
+      const keys: DeliveredKey[] = keyIds.map((id) => {
+        const { row } = found.get(id)!;
+        const material = openSealed(this.cipher, row.material!, keyAad(id), `key '${id}'`);
+        return { keyId: id, sizeBits: row.size_bits, material };
+      });
+      const mark = this.db.prepare("UPDATE key_slaves SET taken_at_ms = ? WHERE key_id = ? AND sae = ?");
+      const finish = this.db.prepare("UPDATE keys SET state = 'taken', material = NULL WHERE key_id = ?");
+      for (const id of keyIds) {
+        const k = found.get(id)!;
+        mark.run(nowMs, id, sae);
+        if (k.taken.size + 1 === k.slaves.length) finish.run(id);
+      }
+      return { status: "ok", keys };
+    });
+  }
+
+  async reservedCount(sae?: string): Promise<number> {
+    return this.read(() =>
+      sae === undefined
+        ? (this.db.prepare("SELECT count(*) FROM keys WHERE state = 'reserved'").pluck().get() as number)
+        : (this.db
+            .prepare(
+              `SELECT count(*) FROM key_slaves s JOIN keys k ON k.key_id = s.key_id
+               WHERE s.sae = ? AND s.taken_at_ms IS NULL AND k.state = 'reserved'`,
+            )
+            .pluck()
+            .get(sae) as number),
+    );
+  }
+
+  async appendAudit(event: AuditEvent): Promise<void> {
+    checkAudit(event);
+    this.write(() => {
+      const seq = this.db
+        .prepare(
+          `INSERT INTO audit (at_ms, kind, actor, pool, key_ids, bits, detail) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          event.atMs,
+          event.kind,
+          event.actor,
+          event.pool ?? null,
+          event.keyIds === undefined ? null : JSON.stringify(event.keyIds),
+          event.bits ?? null,
+          event.detail ?? null,
+        ).lastInsertRowid;
+      const link = this.db.prepare("INSERT OR IGNORE INTO audit_keys (key_id, seq) VALUES (?, ?)");
+      for (const k of event.keyIds ?? []) link.run(k, seq);
+    });
+  }
+
+  async queryAudit(query: AuditQuery = {}): Promise<AuditEvent[]> {
+    const limit = auditLimit(query);
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (sql: string, value: unknown) => {
+      where.push(sql);
+      params.push(value);
+    };
+    if (query.actor !== undefined) add("actor = ?", query.actor);
+    if (query.kind !== undefined) add("kind = ?", query.kind);
+    if (query.pool !== undefined) add("pool = ?", query.pool);
+    if (query.keyId !== undefined) add("seq IN (SELECT seq FROM audit_keys WHERE key_id = ?)", query.keyId);
+    if (query.sinceMs !== undefined) add("at_ms >= ?", query.sinceMs);
+    if (query.untilMs !== undefined) add("at_ms < ?", query.untilMs);
+    return this.read(() =>
+      (
+        this.db
+          .prepare(
+            `SELECT * FROM audit ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq DESC LIMIT ?`,
+          )
+          .all(...params, limit) as AuditRow[]
+      ).map((r) =>
+        normalizeAudit(
+          {
+            atMs: r.at_ms,
+            kind: r.kind,
+            actor: r.actor,
+            pool: r.pool ?? undefined,
+            keyIds: r.key_ids === null ? undefined : (JSON.parse(r.key_ids) as string[]),
+            bits: r.bits ?? undefined,
+            detail: r.detail ?? undefined,
+          },
+          r.seq,
+        ),
+      ),
+    );
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.db.close();
+  }
+}
+
+/** Turns grouped (pool, direction) counts into levels, pools with no available units at zero. */
+export function collectLevels(
+  rows: readonly { pool: string; direction: Direction | null; units: number; bits: number }[],
+): PoolLevel[] {
+  const out = new Map<string, PoolLevel>();
+  for (const r of rows) {
+    let level = out.get(r.pool);
+    if (level === undefined) {
+      level = { pool: r.pool, local: { units: 0, bits: 0 }, peer: { units: 0, bits: 0 } };
+      out.set(r.pool, level);
+    }
+    if (r.direction !== null) level[r.direction] = { units: Number(r.units), bits: Number(r.bits) };
+  }
+  return [...out.values()];
+}
+
+/** Decrypts a stored value, naming the row (never its content) if that fails. */
+export function openSealed(cipher: KeyCipher, sealed: Uint8Array, aad: string, what: string): Uint8Array {
+  try {
+    return cipher.decrypt(sealed, aad);
+  } catch (e) {
+    const reason = e instanceof Error ? e.message : "unknown error";
+    throw new KeyDecryptionError(`${what}: ${reason}`);
+  }
+}
+
+/**
+ * Checks at open that `cipher` holds the store's master key: the store seals a fixed value when it is
+ * created, and a store opened with another key fails here, with a clear message, rather than on the
+ * first key it hands out.
+ */
+export function checkMasterKey(
+  cipher: KeyCipher,
+  stored: { value: Uint8Array } | undefined,
+  save: (sealed: Uint8Array) => void,
+  what: string,
+): void {
+  const probe = new TextEncoder().encode("qnet-kms master key check");
+  if (stored === undefined) {
+    save(cipher.encrypt(probe, MASTER_KEY_CHECK_AAD));
+    return;
+  }
+  try {
+    cipher.decrypt(stored.value, MASTER_KEY_CHECK_AAD);
+  } catch {
+    throw new KeyDecryptionError(
+      `${what} was created with a different master key: check the master key file or environment variable`,
+    );
+  }
+}
