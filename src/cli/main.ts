@@ -3,6 +3,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { runRepeaterLineDemo } from "../network/repeater-line-demo.js";
+import { registerCertsCommand } from "./certs.js";
 import { InputError, UsageError } from "./errors.js";
 import { formatTable } from "./format.js";
 import { registerKeyrateCommand } from "./keyrate.js";
@@ -107,6 +108,7 @@ function buildProgram(out: (s: string) => void, err: (s: string) => void): Comma
     });
   registerKeyrateCommand(program, out, err);
   registerQkdCommand(program, out);
+  registerCertsCommand(program, out);
   return program;
 }
 
