@@ -7,6 +7,7 @@ import { registerCertsCommand } from "./certs.js";
 import { InputError, UsageError } from "./errors.js";
 import { formatTable } from "./format.js";
 import { registerKeyrateCommand } from "./keyrate.js";
+import { registerKmsCommand } from "./kms.js";
 import { registerQkdCommand } from "./qkd.js";
 import { runSimulateCommand, type SimulateCommandOptions } from "./simulate.js";
 
@@ -109,6 +110,7 @@ function buildProgram(out: (s: string) => void, err: (s: string) => void): Comma
   registerKeyrateCommand(program, out, err);
   registerQkdCommand(program, out);
   registerCertsCommand(program, out);
+  registerKmsCommand(program, out);
   return program;
 }
 

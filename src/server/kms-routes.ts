@@ -73,7 +73,7 @@ export function kmsFrameworkErrors(error: FastifyError, request: FastifyRequest,
  * and a `maxParamLength` that admits SAE IDs of up to 1024 characters (fastify's default is 100).
  */
 export const KMS_SERVER_OPTIONS = {
-  maxParamLength: 1024,
+  routerOptions: { maxParamLength: 1024 },
   frameworkErrors: kmsFrameworkErrors,
 } as const;
 

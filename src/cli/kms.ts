@@ -1,0 +1,183 @@
+/**
+ * `qnet kms`: runs a key management service on this machine with embedded defaults — three sites in a
+ * line (kme-a — kme-b — kme-c), simulated QKD links a-b (10 km) and b-c (15 km) filling the pools, one
+ * application (SAE) per site — each KME serving ETSI GS QKD 014 over mutual-TLS HTTPS. Development
+ * certificates and a master key are created in the data directory on first run.
+ */
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { type Command, Option } from "commander";
+import { SimulatedQkdKeySource } from "../kms/key-source.js";
+import type { KeyStore } from "../kms/key-store.js";
+import type { SaeRegistration } from "../kms/kme.js";
+import { MemoryKeyStore } from "../kms/memory-key-store.js";
+import { type KmsNetworkSpec, type RunningKms, startKmsNetwork } from "../server/kms-service.js";
+import { AesGcmKeyCipher, generateMasterKey, loadMasterKey, MASTER_KEY_ENV } from "../store/cipher.js";
+import { PostgresKeyStore } from "../store/postgres-key-store.js";
+import { SqliteKeyStore } from "../store/sqlite-key-store.js";
+import { runCertsCommand } from "./certs.js";
+import { InputError, UsageError } from "./errors.js";
+
+export interface KmsCommandOptions {
+  /** Data directory: certificates, master key, SQLite stores. */
+  dir: string;
+  /** Port of kme-a; kme-b and kme-c take the next two. 0: free ports. */
+  port: string;
+  store: "sqlite" | "memory" | "postgres";
+  /** PostgreSQL connection URL, with --store postgres (one schema per KME). */
+  postgresUrl?: string;
+  /** Bits to keep in each direction of each pool. */
+  poolBits: string;
+}
+
+/** The built-in network. */
+export const DEV_KMES = ["kme-a", "kme-b", "kme-c"] as const;
+export const DEV_SAES: SaeRegistration[] = [
+  { saeId: "app-a", kmeId: "kme-a", policy: "hybrid" },
+  { saeId: "app-b", kmeId: "kme-b", policy: "hybrid" },
+  { saeId: "app-c", kmeId: "kme-c", policy: "qkd-only" },
+];
+const DEV_LINKS = [
+  { linkId: "a-b", a: "kme-a", b: "kme-b", lengthKm: 10 },
+  { linkId: "b-c", a: "kme-b", b: "kme-c", lengthKm: 15 },
+];
+
+function intFlag(text: string, flag: string, what: string, ok: (v: number) => boolean): number {
+  const v = Number(text);
+  if (text.trim() === "" || !Number.isInteger(v) || !ok(v))
+    throw new UsageError(`${flag}: expected ${what}, got '${text}'`);
+  return v;
+}
+
+/** The master key: from QNET_KMS_MASTER_KEY if set, else `<dir>/master.key`, created on first run. */
+function masterKey(dir: string): Uint8Array {
+  if (process.env[MASTER_KEY_ENV]) return loadMasterKey({ env: process.env });
+  const file = join(dir, "master.key");
+  if (!existsSync(file)) writeFileSync(file, `${generateMasterKey()}\n`, { mode: 0o600 });
+  return loadMasterKey({ file });
+}
+
+/** Starts the built-in network; returns it running, with the text to print. */
+export async function runKmsCommand(
+  opts: KmsCommandOptions,
+  log: (entry: Record<string, unknown>) => void = () => {},
+): Promise<{ running: RunningKms; report: string }> {
+  const port = intFlag(opts.port, "--port", "a TCP port from 0 to 65533", (v) => v >= 0 && v <= 65533);
+  const poolBits = intFlag(opts.poolBits, "--pool-bits", "a number of bits ≥ 1024", (v) => v >= 1024);
+  if (opts.store === "postgres" && !opts.postgresUrl)
+    throw new UsageError(
+      "--store postgres needs --postgres-url, e.g. postgres://user:pass@127.0.0.1:5432/kms",
+    );
+  try {
+    mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    throw new InputError(`cannot create the data directory '${opts.dir}': ${(e as Error).message}`);
+  }
+  const pki = join(opts.dir, "pki");
+  if (!existsSync(join(pki, "ca.pem")))
+    await runCertsCommand({ out: pki, kme: [...DEV_KMES], sae: DEV_SAES.map((s) => s.saeId) });
+  let cipher: AesGcmKeyCipher;
+  try {
+    cipher = new AesGcmKeyCipher(masterKey(opts.dir));
+  } catch (e) {
+    throw new InputError((e as Error).message);
+  }
+  const stores: KeyStore[] = [];
+  const openStore = async (kmeId: string): Promise<KeyStore> => {
+    if (opts.store === "memory") return new MemoryKeyStore();
+    if (opts.store === "postgres")
+      return PostgresKeyStore.open(opts.postgresUrl!, cipher, { schema: `qnet_${kmeId.replace(/-/g, "_")}` });
+    return SqliteKeyStore.open(join(opts.dir, `${kmeId}.db`), cipher);
+  };
+  try {
+    for (const id of DEV_KMES) stores.push(await openStore(id));
+  } catch (e) {
+    for (const s of stores) await s.close();
+    throw new InputError(`cannot open the key store: ${(e as Error).message}`);
+  }
+  const spec: KmsNetworkSpec = {
+    sites: DEV_KMES.map((kmeId, i) => ({
+      kmeId,
+      port: port === 0 ? 0 : port + i,
+      store: stores[i],
+      tls: {
+        certFile: join(pki, `kme-${kmeId}.pem`),
+        keyFile: join(pki, `kme-${kmeId}-key.pem`),
+        caFile: join(pki, "ca.pem"),
+      },
+    })),
+    saes: DEV_SAES,
+    links: DEV_LINKS.map((l) => ({
+      linkId: l.linkId,
+      a: l.a,
+      b: l.b,
+      unitBits: 64,
+      targetBits: poolBits,
+      source: new SimulatedQkdKeySource(l.linkId, {
+        link: { lengthKm: l.lengthKm },
+        parameters: { blockBits: 200_000 },
+        seed: l.linkId,
+      }),
+    })),
+    log,
+  };
+  let running: RunningKms;
+  try {
+    running = await startKmsNetwork(spec);
+  } catch (e) {
+    for (const s of stores) await s.close();
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "EADDRINUSE") throw new InputError(`${(e as Error).message}: choose another --port`);
+    throw e;
+  }
+  const a = DEV_SAES[0];
+  const b = DEV_SAES[1];
+  const lines = [
+    "qnet kms: key management service (ETSI GS QKD 014 over mutual TLS)",
+    "",
+    ...DEV_KMES.map(
+      (id) => `  ${id}  ${running.urls[id]}  (SAE ${DEV_SAES.find((s) => s.kmeId === id)!.saeId})`,
+    ),
+    "",
+    `  QKD links: ${DEV_LINKS.map((l) => `${l.linkId} (${l.lengthKm} km)`).join(", ")}; pools kept at ${poolBits} bits per direction`,
+    `  store: ${opts.store}${opts.store === "sqlite" ? ` (${opts.dir}/kme-*.db)` : ""}; certificates in ${pki}`,
+    "",
+    `Ask kme-a for a key shared between ${a.saeId} and ${b.saeId}, then fetch it at kme-b:`,
+    `  curl --cacert ${pki}/ca.pem --cert ${pki}/sae-${a.saeId}.pem --key ${pki}/sae-${a.saeId}-key.pem \\`,
+    `    ${running.urls["kme-a"]}/api/v1/keys/${b.saeId}/enc_keys`,
+    `  curl --cacert ${pki}/ca.pem --cert ${pki}/sae-${b.saeId}.pem --key ${pki}/sae-${b.saeId}-key.pem \\`,
+    `    "${running.urls["kme-b"]}/api/v1/keys/${a.saeId}/dec_keys?key_ID=<key_ID from the first call>"`,
+    "",
+    "Stop with Ctrl-C.",
+  ];
+  return { running, report: `${lines.join("\n")}\n` };
+}
+
+/** Adds `qnet kms` to the program. */
+export function registerKmsCommand(program: Command, out: (s: string) => void): void {
+  program
+    .command("kms")
+    .description(
+      "run the key management service on this machine: three sites joined by simulated QKD links, each KME " +
+        "serving ETSI GS QKD 014 over mutual TLS, with development certificates made on first run",
+    )
+    .option("--dir <dir>", "data directory (certificates, master key, SQLite stores)", "qnet-kms")
+    .option("--port <port>", "port of kme-a; kme-b and kme-c take the next two (0: free ports)", "8443")
+    .addOption(
+      new Option("--store <kind>", "key store").choices(["sqlite", "memory", "postgres"]).default("sqlite"),
+    )
+    .option("--postgres-url <url>", "PostgreSQL connection URL, with --store postgres")
+    .option("--pool-bits <bits>", "bits of key to keep in each direction of each pool", "65536")
+    .action(async (opts: KmsCommandOptions) => {
+      const log = (entry: Record<string, unknown>) =>
+        process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...entry })}\n`);
+      const { running, report } = await runKmsCommand(opts, log);
+      out(report);
+      await new Promise<void>((resolve) => {
+        const stop = () => resolve();
+        process.once("SIGINT", stop);
+        process.once("SIGTERM", stop);
+      });
+      await running.close();
+    });
+}

@@ -1,0 +1,198 @@
+/**
+ * A running key management service: one KME per site, each an HTTPS server with mutual TLS serving the
+ * ETSI GS QKD 014 API, its key store, and key suppliers that keep every QKD link's pool filled at both
+ * ends. The KMEs of one service reach each other in process; {@link PeerKmes} is the seam where the
+ * KME-to-KME HTTPS client plugs in when sites run on separate machines.
+ */
+import { randomBytes } from "node:crypto";
+import Fastify, { type FastifyInstance } from "fastify";
+import type { KeySource } from "../kms/key-source.js";
+import type { KeyStore } from "../kms/key-store.js";
+import { Kme, type KmeLimits, type PeerKmes, type SaeRegistration } from "../kms/kme.js";
+import { KeySupplier } from "../kms/supplier.js";
+import { KMS_SERVER_OPTIONS, registerKmsRoutes } from "./kms-routes.js";
+import { type MtlsFiles, mtlsServerOptions, type SaeIdSource, saeIdFromRequest } from "./tls.js";
+
+/** One site: its KME, where it listens, its store and its TLS files. */
+export interface KmsSiteSpec {
+  kmeId: string;
+  /** Interface to listen on. Default 127.0.0.1. */
+  host?: string;
+  /** TCP port; 0 picks a free one. */
+  port: number;
+  store: KeyStore;
+  tls: MtlsFiles;
+}
+
+/** One QKD link between two sites and where its key comes from. */
+export interface KmsLinkSpec {
+  linkId: string;
+  /** The KME IDs at its ends. */
+  a: string;
+  b: string;
+  /** Bits per pool unit, a positive multiple of 8. */
+  unitBits: number;
+  source: KeySource;
+  /** Keep each end's own direction filled to at least this many bits. */
+  targetBits: number;
+}
+
+export interface KmsNetworkSpec {
+  sites: readonly KmsSiteSpec[];
+  saes: readonly SaeRegistration[];
+  links: readonly KmsLinkSpec[];
+  /** Which certificate field names the SAE. Default `cn`. */
+  identity?: SaeIdSource;
+  limits?: Partial<KmeLimits>;
+  /** How often to top pools up, ms. Default 1000. */
+  refillIntervalMs?: number;
+  /** Structured log lines (JSON objects); never key material. Default: none. */
+  log?: (entry: Record<string, unknown>) => void;
+}
+
+export interface RunningKms {
+  /** Base URL of each KME's API, by KME ID. */
+  urls: Readonly<Record<string, string>>;
+  kmes: ReadonlyMap<string, Kme>;
+  suppliers: readonly KeySupplier[];
+  /** Tops every pool up now (what the background loop does every interval). */
+  fillNow(): Promise<void>;
+  /** Stops the suppliers and the servers and closes the stores. */
+  close(): Promise<void>;
+}
+
+/** Checks a network spec for the mistakes a person makes writing one; throws a RangeError naming them. */
+export function checkKmsNetworkSpec(spec: KmsNetworkSpec): void {
+  const problems: string[] = [];
+  const sites = new Set<string>();
+  for (const s of spec.sites) {
+    if (sites.has(s.kmeId)) problems.push(`KME '${s.kmeId}' is defined twice`);
+    sites.add(s.kmeId);
+  }
+  for (const sae of spec.saes)
+    if (!sites.has(sae.kmeId))
+      problems.push(`SAE '${sae.saeId}' names KME '${sae.kmeId}', which is not a site`);
+  const pairs = new Set<string>();
+  for (const l of spec.links) {
+    for (const end of [l.a, l.b])
+      if (!sites.has(end)) problems.push(`link '${l.linkId}' names KME '${end}', which is not a site`);
+    if (l.a === l.b) problems.push(`link '${l.linkId}' joins KME '${l.a}' to itself`);
+    const pair = [l.a, l.b].sort().join("\u0000");
+    if (pairs.has(pair)) problems.push(`link '${l.linkId}': KMEs '${l.a}' and '${l.b}' already share a link`);
+    pairs.add(pair);
+  }
+  if (problems.length > 0) throw new RangeError(`invalid KMS network: ${problems.join("; ")}`);
+}
+
+/** Starts every site's KME and server, recovers pending keys, fills the pools once and keeps them filled. */
+export async function startKmsNetwork(spec: KmsNetworkSpec): Promise<RunningKms> {
+  checkKmsNetworkSpec(spec);
+  const log = spec.log ?? (() => {});
+  const kmes = new Map<string, Kme>();
+  const peersOf = (from: string): PeerKmes => ({
+    async reserve(to, reservation) {
+      const peer = kmes.get(to);
+      if (peer === undefined) throw new Error(`no route from KME ${from} to KME ${to}`);
+      return peer.reserveForPeer(from, reservation);
+    },
+  });
+  for (const site of spec.sites) {
+    const pools = spec.links
+      .filter((l) => l.a === site.kmeId || l.b === site.kmeId)
+      .map((l) => ({ pool: l.linkId, peerKmeId: l.a === site.kmeId ? l.b : l.a, unitBits: l.unitBits }));
+    kmes.set(
+      site.kmeId,
+      new Kme({
+        kmeId: site.kmeId,
+        store: site.store,
+        saes: spec.saes,
+        pools,
+        ...(spec.limits ? { limits: spec.limits } : {}),
+        peers: peersOf(site.kmeId),
+        clock: () => Date.now(),
+        random: (n) => new Uint8Array(randomBytes(n)),
+        onInternalError: (e, context) =>
+          log({
+            level: "error",
+            kme: site.kmeId,
+            context,
+            error: e instanceof Error ? e.message : String(e),
+          }),
+      }),
+    );
+  }
+  for (const [kmeId, kme] of kmes) {
+    const r = await kme.recover();
+    log({ level: "info", kme: kmeId, event: "recovered", ...r });
+  }
+
+  const storeOf = (kmeId: string) => spec.sites.find((s) => s.kmeId === kmeId)!.store;
+  const suppliers = spec.links.map(
+    (l) =>
+      new KeySupplier({
+        source: l.source,
+        a: { kmeId: l.a, store: storeOf(l.a) },
+        b: { kmeId: l.b, store: storeOf(l.b) },
+        unitBits: l.unitBits,
+        targetBits: l.targetBits,
+        clock: () => Date.now(),
+      }),
+  );
+  let filling: Promise<void> | null = null;
+  const fillNow = (): Promise<void> => {
+    filling ??= (async () => {
+      try {
+        for (const s of suppliers) {
+          const blocks = await s.fill();
+          if (blocks > 0)
+            log({ level: "info", event: "pool-filled", pool: s.pool, blocks, ...(await s.levels()) });
+        }
+      } catch (e) {
+        log({ level: "error", event: "supply-failed", error: e instanceof Error ? e.message : String(e) });
+      } finally {
+        filling = null;
+      }
+    })();
+    return filling;
+  };
+
+  const servers: FastifyInstance[] = [];
+  const urls: Record<string, string> = {};
+  const identity = spec.identity ?? "cn";
+  try {
+    for (const site of spec.sites) {
+      const app = Fastify({ https: mtlsServerOptions(site.tls), logger: false, ...KMS_SERVER_OPTIONS });
+      registerKmsRoutes(app, {
+        kme: kmes.get(site.kmeId)!,
+        identify: (request) => saeIdFromRequest(request, identity),
+      });
+      const host = site.host ?? "127.0.0.1";
+      await app.listen({ host, port: site.port });
+      const address = app.server.address();
+      const port = typeof address === "object" && address !== null ? address.port : site.port;
+      urls[site.kmeId] = `https://${host.includes(":") ? `[${host}]` : host}:${port}`;
+      servers.push(app);
+      log({ level: "info", event: "listening", kme: site.kmeId, url: urls[site.kmeId] });
+    }
+  } catch (e) {
+    await Promise.all(servers.map((s) => s.close()));
+    throw e;
+  }
+
+  await fillNow();
+  const timer = setInterval(() => void fillNow(), spec.refillIntervalMs ?? 1000);
+  timer.unref();
+  return {
+    urls,
+    kmes,
+    suppliers,
+    fillNow,
+    async close() {
+      clearInterval(timer);
+      await filling;
+      await Promise.all(servers.map((s) => s.close()));
+      for (const site of spec.sites) await site.store.close();
+      log({ level: "info", event: "stopped" });
+    },
+  };
+}

@@ -1,0 +1,109 @@
+import { readFileSync } from "node:fs";
+import { request } from "node:https";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { runKmsCommand } from "../../src/cli/kms.js";
+
+/** One HTTPS request as an SAE of the dev network, with its client certificate. */
+function call(
+  dir: string,
+  sae: string,
+  url: string,
+  body?: unknown,
+): Promise<{ status: number; json: unknown }> {
+  const pki = join(dir, "pki");
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method: body === undefined ? "GET" : "POST",
+        ca: readFileSync(join(pki, "ca.pem")),
+        cert: readFileSync(join(pki, `sae-${sae}.pem`)),
+        key: readFileSync(join(pki, `sae-${sae}-key.pem`)),
+        headers: body === undefined ? {} : { "content-type": "application/json" },
+      },
+      (res) => {
+        let text = "";
+        res.on("data", (d) => {
+          text += d;
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : null }));
+      },
+    );
+    req.on("error", reject);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
+type Keys = { keys: { key_ID: string; key: string }[] };
+
+describe("qnet kms: the built-in three-site service over mutual TLS", () => {
+  it("serves keys from simulated QKD links: master at kme-a, the same key to the slave at kme-b, once", async () => {
+    const dir = join(tmpdir(), `qnet-kms-${process.pid}-${Date.now()}`);
+    const { running, report } = await runKmsCommand({ dir, port: "0", store: "memory", poolBits: "4096" });
+    try {
+      expect(report).toContain("kme-a  https://127.0.0.1:");
+      const a = running.urls["kme-a"];
+      const b = running.urls["kme-b"];
+      const status = await call(dir, "app-a", `${a}/api/v1/keys/app-b/status`);
+      expect(status.status).toBe(200);
+      expect(status.json).toMatchObject({ source_KME_ID: "kme-a", target_KME_ID: "kme-b", key_size: 256 });
+      expect((status.json as { stored_key_count: number }).stored_key_count).toBeGreaterThanOrEqual(16);
+      const got = await call(dir, "app-a", `${a}/api/v1/keys/app-b/enc_keys`, { number: 3, size: 512 });
+      expect(got.status).toBe(200);
+      const keys = (got.json as Keys).keys;
+      expect(keys).toHaveLength(3);
+      for (const k of keys) expect(Buffer.from(k.key, "base64")).toHaveLength(64);
+      const ids = { key_IDs: keys.map((k) => ({ key_ID: k.key_ID })) };
+      // Only the named slave may take them, and only once.
+      expect(
+        (await call(dir, "app-c", `${running.urls["kme-c"]}/api/v1/keys/app-a/dec_keys`, ids)).status,
+      ).toBe(400);
+      const back = await call(dir, "app-b", `${b}/api/v1/keys/app-a/dec_keys`, ids);
+      expect(back.status).toBe(200);
+      expect((back.json as Keys).keys.map((k) => k.key)).toEqual(keys.map((k) => k.key));
+      const again = await call(dir, "app-b", `${b}/api/v1/keys/app-a/dec_keys`, ids);
+      expect(again.status).toBe(400);
+      expect(again.json).toMatchObject({ message: "one or more keys specified are not found on KME" });
+      // An SAE of another site is not this KME's client.
+      expect((await call(dir, "app-c", `${a}/api/v1/keys/app-b/status`)).status).toBe(401);
+    } finally {
+      await running.close();
+    }
+  }, 60_000);
+
+  it("keeps reserved keys across a restart with SQLite stores", async () => {
+    const dir = join(tmpdir(), `qnet-kms-${process.pid}-${Date.now()}-sqlite`);
+    const first = await runKmsCommand({ dir, port: "0", store: "sqlite", poolBits: "4096" });
+    let keys: Keys["keys"];
+    try {
+      const got = await call(dir, "app-b", `${first.running.urls["kme-b"]}/api/v1/keys/app-a/enc_keys`, {
+        number: 2,
+      });
+      expect(got.status).toBe(200);
+      keys = (got.json as Keys).keys;
+    } finally {
+      await first.running.close();
+    }
+    const second = await runKmsCommand({ dir, port: "0", store: "sqlite", poolBits: "4096" });
+    try {
+      const back = await call(dir, "app-a", `${second.running.urls["kme-a"]}/api/v1/keys/app-b/dec_keys`, {
+        key_IDs: keys.map((k) => ({ key_ID: k.key_ID })),
+      });
+      expect(back.status).toBe(200);
+      expect((back.json as Keys).keys.map((k) => k.key)).toEqual(keys.map((k) => k.key));
+    } finally {
+      await second.running.close();
+    }
+  }, 60_000);
+
+  it("rejects bad flags", async () => {
+    await expect(
+      runKmsCommand({ dir: "/tmp/x", port: "99999", store: "memory", poolBits: "4096" }),
+    ).rejects.toThrow(/--port: expected a TCP port/);
+    await expect(
+      runKmsCommand({ dir: "/tmp/x", port: "0", store: "postgres", poolBits: "4096" }),
+    ).rejects.toThrow(/--store postgres needs --postgres-url/);
+  });
+});
