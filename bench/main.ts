@@ -2,6 +2,7 @@ import { benches as bb84Benches } from "./bb84.js";
 import { benches as cascadeBenches } from "./cascade.js";
 import type { Bench, BenchResult } from "./harness.js";
 import { benches as kernelBenches } from "./kernel.js";
+import { benches as kmsBenches } from "./kms.js";
 import { benches as networkBenches } from "./network.js";
 import { benches as paBenches } from "./privacy-amplification.js";
 import { benches as qkdPipelineBenches } from "./qkd-pipeline.js";
@@ -15,6 +16,7 @@ const all: Bench[] = [
   ...cascadeBenches,
   ...paBenches,
   ...qkdPipelineBenches,
+  ...kmsBenches,
 ];
 
 function usage(): string {

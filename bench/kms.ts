@@ -1,0 +1,134 @@
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { Agent, request } from "node:https";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Fastify from "fastify";
+import { runCertsCommand } from "../src/cli/certs.js";
+import { Kme, type PeerKmes, type SaeRegistration } from "../src/kms/kme.js";
+import { MemoryKeyStore } from "../src/kms/memory-key-store.js";
+import { KMS_SERVER_OPTIONS, registerKmsRoutes } from "../src/server/kms-routes.js";
+import { mtlsServerOptions, saeIdFromRequest } from "../src/server/tls.js";
+import type { Bench, BenchResult } from "./harness.js";
+
+/**
+ * Key requests per second and latency over mutual TLS: one 256-bit key per `enc_keys` request from a
+ * master SAE at kme-a (the peer reservation at kme-b happens in process), against a no-op route on the
+ * same server, same TLS session reuse, same concurrency, in the same run.
+ */
+async function kmsBench(): Promise<BenchResult[]> {
+  const dir = mkdtempSync(join(tmpdir(), "qnet-bench-kms-"));
+  const pki = join(dir, "pki");
+  await runCertsCommand({ out: pki, kme: ["kme-a", "kme-b"], sae: ["app-a", "app-b"] });
+  const saes: SaeRegistration[] = [
+    { saeId: "app-a", kmeId: "kme-a", policy: "qkd-only" },
+    { saeId: "app-b", kmeId: "kme-b", policy: "qkd-only" },
+  ];
+  const stores = { a: new MemoryKeyStore(), b: new MemoryKeyStore() };
+  const kmes = new Map<string, Kme>();
+  const peers = (from: string): PeerKmes => ({ reserve: (to, r) => kmes.get(to)!.reserveForPeer(from, r) });
+  const make = (id: string, peer: string, store: MemoryKeyStore) =>
+    new Kme({
+      kmeId: id,
+      store,
+      saes,
+      pools: [{ pool: "a-b", peerKmeId: peer, unitBits: 256 }],
+      limits: { maxKeyCount: 10_000_000 },
+      peers: peers(id),
+      clock: () => Date.now(),
+      random: (n) => new Uint8Array(randomBytes(n)),
+    });
+  kmes.set("kme-a", make("kme-a", "kme-b", stores.a));
+  kmes.set("kme-b", make("kme-b", "kme-a", stores.b));
+  const requests = 4000;
+  const units = Array.from({ length: requests + 1000 }, (_, i) => ({
+    unitId: `u${i}`,
+    material: randomBytes(32),
+  }));
+  await stores.a.addUnits("a-b", "local", units, Date.now());
+  await stores.b.addUnits(
+    "a-b",
+    "peer",
+    units.map((u) => ({ unitId: u.unitId, material: Uint8Array.from(u.material) })),
+    Date.now(),
+  );
+
+  const app = Fastify({
+    https: mtlsServerOptions({
+      certFile: join(pki, "kme-kme-a.pem"),
+      keyFile: join(pki, "kme-kme-a-key.pem"),
+      caFile: join(pki, "ca.pem"),
+    }),
+    logger: false,
+    ...KMS_SERVER_OPTIONS,
+  });
+  registerKmsRoutes(app, { kme: kmes.get("kme-a")!, identify: (r) => saeIdFromRequest(r, "cn") });
+  app.post("/noop", async () => ({ ok: true }));
+  await app.listen({ host: "127.0.0.1", port: 0 });
+  const address = app.server.address();
+  const base = `https://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
+  const agent = new Agent({
+    ca: readFileSync(join(pki, "ca.pem")),
+    cert: readFileSync(join(pki, "sae-app-a.pem")),
+    key: readFileSync(join(pki, "sae-app-a-key.pem")),
+    keepAlive: true,
+    maxSockets: 16,
+  });
+  const once = (path: string, body: string): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const t0 = performance.now();
+      const req = request(
+        `${base}${path}`,
+        { method: "POST", agent, headers: { "content-type": "application/json" } },
+        (res) => {
+          res.resume();
+          res.on("end", () => {
+            if (res.statusCode !== 200) reject(new Error(`${path}: HTTP ${res.statusCode}`));
+            else resolve(performance.now() - t0);
+          });
+        },
+      );
+      req.on("error", reject);
+      req.end(body);
+    });
+  const load = async (path: string, body: string, n: number) => {
+    const latencies: number[] = [];
+    let next = 0;
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (next < n) {
+          next++;
+          latencies.push(await once(path, body));
+        }
+      }),
+    );
+    const wall = (performance.now() - t0) / 1e3;
+    latencies.sort((x, y) => x - y);
+    const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))];
+    return { rate: n / wall, p50: q(0.5), p99: q(0.99) };
+  };
+  try {
+    await load("/noop", "{}", 500); // warm-up: TLS sessions, JIT
+    const noop = await load("/noop", "{}", requests);
+    const keys = await load(
+      "/api/v1/keys/app-b/enc_keys",
+      JSON.stringify({ number: 1, size: 256 }),
+      requests,
+    );
+    return [
+      { name: "kms.enc_keys_per_s", value: keys.rate, unit: "req/s" },
+      { name: "kms.enc_keys_p50", value: keys.p50, unit: "ms" },
+      { name: "kms.enc_keys_p99", value: keys.p99, unit: "ms" },
+      { name: "kms.noop_per_s", value: noop.rate, unit: "req/s" },
+      { name: "kms.noop_p50", value: noop.p50, unit: "ms" },
+      { name: "kms.noop_p99", value: noop.p99, unit: "ms" },
+      { name: "kms.enc_keys_vs_noop_throughput", value: keys.rate / noop.rate, unit: "ratio" },
+    ];
+  } finally {
+    agent.destroy();
+    await app.close();
+  }
+}
+
+export const benches: Bench[] = [{ name: "kms", run: kmsBench }];
