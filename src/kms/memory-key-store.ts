@@ -205,9 +205,10 @@ interface Unit {
 }
 
 interface Pool {
-  /** Available units by direction, each sorted by `seq`. */
+  /** Available units this KME allocates, sorted by `seq`. */
   local: Unit[];
-  peer: Unit[];
+  /** Available units the peer allocates, by unit ID (insertion order is `seq` order): the peer names them. */
+  peer: Map<string, Unit>;
 }
 
 interface PendingKey {
@@ -257,14 +258,16 @@ export class MemoryKeyStore implements KeyStore {
     const p = this.pool(pool);
     for (const u of units) {
       this.unitIds.add(u.unitId);
-      p[direction].push({ seq: this.nextSeq++, unitId: u.unitId, material: copyBytes(u.material) });
+      const unit = { seq: this.nextSeq++, unitId: u.unitId, material: copyBytes(u.material) };
+      if (direction === "local") p.local.push(unit);
+      else p.peer.set(unit.unitId, unit);
     }
   }
 
   private pool(name: string): Pool {
     let p = this.pools.get(name);
     if (p === undefined) {
-      p = { local: [], peer: [] };
+      p = { local: [], peer: new Map() };
       this.pools.set(name, p);
     }
     return p;
@@ -273,13 +276,18 @@ export class MemoryKeyStore implements KeyStore {
   async poolLevels(pool?: string): Promise<PoolLevel[]> {
     this.open();
     const names = [...this.pools.keys()].filter((n) => pool === undefined || n === pool).sort();
-    const level = (units: Unit[]) => ({
-      units: units.length,
-      bits: units.reduce((s, u) => s + u.material.length * 8, 0),
-    });
+    const level = (units: Iterable<Unit>) => {
+      let count = 0;
+      let bits = 0;
+      for (const u of units) {
+        count++;
+        bits += u.material.length * 8;
+      }
+      return { units: count, bits };
+    };
     return names.map((n) => {
       const p = this.pools.get(n)!;
-      return { pool: n, local: level(p.local), peer: level(p.peer) };
+      return { pool: n, local: level(p.local), peer: level(p.peer.values()) };
     });
   }
 
@@ -356,17 +364,16 @@ export class MemoryKeyStore implements KeyStore {
     if (this.keyIds.has(args.keyId)) return "duplicate-key";
     const p = this.pools.get(args.pool);
     if (p === undefined) return "missing-units";
-    const byId = new Map(p.peer.map((u) => [u.unitId, u]));
     const units: Unit[] = [];
+    const named = new Set<string>();
     for (const id of args.unitIds) {
-      const u = byId.get(id);
-      if (u === undefined) return "missing-units"; // also a unit named twice: its second use is missing
-      byId.delete(id);
+      const u = p.peer.get(id);
+      if (u === undefined || named.has(id)) return "missing-units"; // a unit named twice: its second use is missing
+      named.add(id);
       units.push(u);
     }
     const material = cutToBits(concatMaterial(units.map((u) => u.material)), args.sizeBits);
-    const taken = new Set(args.unitIds);
-    p.peer = p.peer.filter((u) => !taken.has(u.unitId));
+    for (const id of named) p.peer.delete(id);
     for (const u of units) {
       u.material.fill(0);
       this.unitIds.delete(u.unitId);
@@ -438,7 +445,7 @@ export class MemoryKeyStore implements KeyStore {
     if (this.closed) return;
     this.closed = true;
     // Best effort: overwrite what this store held (the JS heap may still keep copies).
-    for (const p of this.pools.values()) for (const u of [...p.local, ...p.peer]) u.material.fill(0);
+    for (const p of this.pools.values()) for (const u of [...p.local, ...p.peer.values()]) u.material.fill(0);
     for (const k of this.pending.values()) for (const u of k.units) u.material.fill(0);
     for (const k of this.reserved.values()) k.material?.fill(0);
   }
