@@ -271,7 +271,7 @@ export async function loadDevCa(certPem: string, keyPem: string): Promise<DevCa>
 interface LeafSpec {
   commonName: string;
   sans: X509.JsonGeneralNames;
-  extendedKeyUsage: string;
+  extendedKeyUsage: readonly string[];
   days: number;
   algorithm: DevKeyAlgorithm;
   now: Date;
@@ -302,7 +302,7 @@ async function issueLeaf(ca: DevCa, spec: LeafSpec): Promise<IssuedCertificate> 
       extensions: [
         new lib.BasicConstraintsExtension(false, undefined, true),
         new lib.KeyUsagesExtension(usages, true),
-        new lib.ExtendedKeyUsageExtension([spec.extendedKeyUsage], false),
+        new lib.ExtendedKeyUsageExtension([...spec.extendedKeyUsage], false),
         new lib.SubjectAlternativeNameExtension(spec.sans, false),
         await lib.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
         await lib.AuthorityKeyIdentifierExtension.create(caCert, false, crypto),
@@ -314,7 +314,8 @@ async function issueLeaf(ca: DevCa, spec: LeafSpec): Promise<IssuedCertificate> 
 }
 
 /**
- * Issues a KME server certificate: CN = KME ID, extended key usage serverAuth, subject alternative
+ * Issues a KME certificate: CN = KME ID, extended key usages serverAuth (it serves SAEs and other KMEs)
+ * and clientAuth (it calls other KMEs with the same certificate), subject alternative
  * names DNS `localhost`, IP `127.0.0.1` and `::1`, plus each of `hosts` (IP literals become IP SANs,
  * everything else a DNS SAN).
  */
@@ -335,7 +336,7 @@ export async function issueKmeCert(ca: DevCa, options: KmeCertOptions): Promise<
   return issueLeaf(ca, {
     commonName: kmeId,
     sans,
-    extendedKeyUsage: lib.ExtendedKeyUsage.serverAuth,
+    extendedKeyUsage: [lib.ExtendedKeyUsage.serverAuth, lib.ExtendedKeyUsage.clientAuth],
     days: checkDays(options.days ?? DEFAULT_VALIDITY_DAYS),
     algorithm: options.algorithm ?? "ecdsa-p256",
     now: options.now ?? new Date(),
@@ -353,7 +354,7 @@ export async function issueSaeCert(ca: DevCa, options: SaeCertOptions): Promise<
   return issueLeaf(ca, {
     commonName: saeId,
     sans: [{ type: "url", value: saeUri(saeId, options.uriPrefix) }],
-    extendedKeyUsage: lib.ExtendedKeyUsage.clientAuth,
+    extendedKeyUsage: [lib.ExtendedKeyUsage.clientAuth],
     days: checkDays(options.days ?? DEFAULT_VALIDITY_DAYS),
     algorithm: options.algorithm ?? "ecdsa-p256",
     now: options.now ?? new Date(),

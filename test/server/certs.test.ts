@@ -113,9 +113,9 @@ describe("KME server certificate", () => {
     expect(x.checkIP("10.0.0.8")).toBeUndefined();
   });
 
-  it("is a server-only end-entity certificate", async () => {
+  it("is an end-entity certificate for serving and for calling other KMEs", async () => {
     expect(x.ca).toBe(false);
-    expect(x.keyUsage).toEqual([SERVER_AUTH]); // Node names the extended key usage "keyUsage"
+    expect(x.keyUsage).toEqual([SERVER_AUTH, CLIENT_AUTH]); // Node names the extended key usage "keyUsage"
     const e = await extensions(kme.certPem);
     expect(e.basic.ca).toBe(false);
     expect(e.keyUsage).toEqual({
