@@ -1,15 +1,22 @@
 /**
  * A running key management service: one KME per site, each an HTTPS server with mutual TLS serving the
- * ETSI GS QKD 014 API, its key store, and key suppliers that keep every QKD link's pool filled at both
- * ends. The KMEs of one service reach each other in process; {@link PeerKmes} is the seam where the
- * KME-to-KME HTTPS client plugs in when sites run on separate machines.
+ * ETSI GS QKD 014 API to its SAEs and the KME-to-KME API to the other KMEs, its key store, and key
+ * suppliers that keep every QKD link's pool filled at both ends. KMEs reach each other over HTTPS with
+ * their own certificates (reservations, trusted-node relay, post-quantum fallback), exactly as they
+ * would on separate machines.
  */
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import Fastify, { type FastifyInstance } from "fastify";
 import type { KeySource } from "../kms/key-source.js";
 import type { KeyStore } from "../kms/key-store.js";
-import { Kme, type KmeLimits, type PeerKmes, type SaeRegistration } from "../kms/kme.js";
+import { Kme, type KmeLimits, type KmePool, type SaeRegistration } from "../kms/kme.js";
+import { pqcKeyPair } from "../kms/pqc.js";
+import { createPqcFallback } from "../kms/pqc-fallback.js";
+import { RelayService, type RelayTopologyLink } from "../kms/relay-service.js";
 import { KeySupplier } from "../kms/supplier.js";
+import { HttpsKmePeers } from "./kme-peer-client.js";
+import { registerKmePeerRoutes } from "./kme-peer-routes.js";
 import { KMS_SERVER_OPTIONS, registerKmsRoutes } from "./kms-routes.js";
 import { type MtlsFiles, mtlsServerOptions, type SaeIdSource, saeIdFromRequest } from "./tls.js";
 
@@ -48,6 +55,11 @@ export interface KmsNetworkSpec {
   refillIntervalMs?: number;
   /** Structured log lines (JSON objects); never key material. Default: none. */
   log?: (entry: Record<string, unknown>) => void;
+  /**
+   * Post-quantum fallback for SAEs whose policy allows it (ML-KEM-768 key pairs made at start; the
+   * public keys are exchanged in process). Default true.
+   */
+  pqcFallback?: boolean;
 }
 
 export interface RunningKms {
@@ -88,42 +100,115 @@ export function checkKmsNetworkSpec(spec: KmsNetworkSpec): void {
 export async function startKmsNetwork(spec: KmsNetworkSpec): Promise<RunningKms> {
   checkKmsNetworkSpec(spec);
   const log = spec.log ?? (() => {});
+  const random = (n: number) => new Uint8Array(randomBytes(n));
+  const clock = () => Date.now();
+  const kmeIds = spec.sites.map((s) => s.kmeId);
+  const relayLinks: RelayTopologyLink[] = spec.links.map((l) => ({
+    kmeIds: [l.a, l.b],
+    pool: l.linkId,
+    unitBits: l.unitBits,
+  }));
+  const pqcPairs = new Map(kmeIds.map((id) => [id, pqcKeyPair(random)]));
   const kmes = new Map<string, Kme>();
-  const peersOf = (from: string): PeerKmes => ({
-    async reserve(to, reservation) {
-      const peer = kmes.get(to);
-      if (peer === undefined) throw new Error(`no route from KME ${from} to KME ${to}`);
-      return peer.reserveForPeer(from, reservation);
-    },
-  });
-  for (const site of spec.sites) {
-    const pools = spec.links
-      .filter((l) => l.a === site.kmeId || l.b === site.kmeId)
-      .map((l) => ({ pool: l.linkId, peerKmeId: l.a === site.kmeId ? l.b : l.a, unitBits: l.unitBits }));
-    kmes.set(
-      site.kmeId,
-      new Kme({
-        kmeId: site.kmeId,
+  const clients = new Map<string, HttpsKmePeers>();
+  const servers: FastifyInstance[] = [];
+  const urls: Record<string, string> = {};
+  const identity = spec.identity ?? "cn";
+  const closeAll = async () => {
+    for (const c of clients.values()) c.close();
+    await Promise.all(servers.map((s) => s.close()));
+  };
+  try {
+    for (const site of spec.sites) {
+      const id = site.kmeId;
+      const onError = (e: unknown, context: string) =>
+        log({ level: "error", kme: id, context, error: e instanceof Error ? e.message : String(e) });
+      const ca = readFileSync(site.tls.caFile, "utf8");
+      // A KME calls its peers with its own certificate (it carries clientAuth as well as serverAuth).
+      const client = new HttpsKmePeers({
+        kmeId: id,
+        peers: {},
+        cert: readFileSync(site.tls.certFile, "utf8"),
+        key: readFileSync(site.tls.keyFile, "utf8"),
+        ca,
+      });
+      clients.set(id, client);
+      const pools: KmePool[] = spec.links
+        .filter((l) => l.a === id || l.b === id)
+        .map((l) => ({ pool: l.linkId, peerKmeId: l.a === id ? l.b : l.a, unitBits: l.unitBits }));
+      const isLocalSae = (sae: string) => spec.saes.some((r) => r.saeId === sae && r.kmeId === id);
+      const relay = new RelayService({
+        kmeId: id,
+        store: site.store,
+        links: relayLinks,
+        transport: client,
+        clock,
+        random,
+        isLocalSae,
+        onError,
+      });
+      const pqc =
+        spec.pqcFallback === false
+          ? undefined
+          : createPqcFallback({
+              kmeId: id,
+              store: site.store,
+              peerPublicKeys: Object.fromEntries(
+                kmeIds.filter((k) => k !== id).map((k) => [k, pqcPairs.get(k)!.publicKey]),
+              ),
+              secretKey: pqcPairs.get(id)!.secretKey,
+              transport: client,
+              random,
+              clock,
+              pools,
+              isLocalSae,
+              onError,
+            });
+      const kme = new Kme({
+        kmeId: id,
         store: site.store,
         saes: spec.saes,
         pools,
         ...(spec.limits ? { limits: spec.limits } : {}),
-        peers: peersOf(site.kmeId),
-        clock: () => Date.now(),
-        random: (n) => new Uint8Array(randomBytes(n)),
-        onInternalError: (e, context) =>
-          log({
-            level: "error",
-            kme: site.kmeId,
-            context,
-            error: e instanceof Error ? e.message : String(e),
-          }),
-      }),
-    );
-  }
-  for (const [kmeId, kme] of kmes) {
-    const r = await kme.recover();
-    log({ level: "info", kme: kmeId, event: "recovered", ...r });
+        peers: client,
+        clock,
+        random,
+        relay,
+        ...(pqc ? { fallback: pqc } : {}),
+        onInternalError: onError,
+      });
+      kmes.set(id, kme);
+      const app = Fastify({ https: mtlsServerOptions(site.tls), logger: false, ...KMS_SERVER_OPTIONS });
+      const identify = (request: Parameters<typeof saeIdFromRequest>[0]) =>
+        saeIdFromRequest(request, identity);
+      registerKmsRoutes(app, { kme, identify });
+      registerKmePeerRoutes(app, {
+        kme,
+        store: site.store,
+        // KMEs are named by their certificates' common name, whatever identifies SAEs.
+        identifyKme: (request) => saeIdFromRequest(request, "cn"),
+        neighbours: pools.map((p) => p.peerKmeId),
+        knownKmes: kmeIds.filter((k) => k !== id),
+        relay,
+        ...(pqc ? { pqc } : {}),
+      });
+      const host = site.host ?? "127.0.0.1";
+      await app.listen({ host, port: site.port });
+      const address = app.server.address();
+      const port = typeof address === "object" && address !== null ? address.port : site.port;
+      urls[id] = `https://${host.includes(":") ? `[${host}]` : host}:${port}`;
+      servers.push(app);
+      log({ level: "info", event: "listening", kme: id, url: urls[id] });
+    }
+    for (const [id, client] of clients)
+      for (const other of kmeIds) if (other !== id) client.setPeer(other, { url: urls[other] });
+    for (const [kmeId, kme] of kmes) {
+      const r = await kme.recover();
+      log({ level: "info", kme: kmeId, event: "recovered", ...r });
+    }
+  } catch (e) {
+    await closeAll();
+    throw e;
   }
 
   const storeOf = (kmeId: string) => spec.sites.find((s) => s.kmeId === kmeId)!.store;
@@ -135,7 +220,7 @@ export async function startKmsNetwork(spec: KmsNetworkSpec): Promise<RunningKms>
         b: { kmeId: l.b, store: storeOf(l.b) },
         unitBits: l.unitBits,
         targetBits: l.targetBits,
-        clock: () => Date.now(),
+        clock,
       }),
   );
   let filling: Promise<void> | null = null;
@@ -156,29 +241,6 @@ export async function startKmsNetwork(spec: KmsNetworkSpec): Promise<RunningKms>
     return filling;
   };
 
-  const servers: FastifyInstance[] = [];
-  const urls: Record<string, string> = {};
-  const identity = spec.identity ?? "cn";
-  try {
-    for (const site of spec.sites) {
-      const app = Fastify({ https: mtlsServerOptions(site.tls), logger: false, ...KMS_SERVER_OPTIONS });
-      registerKmsRoutes(app, {
-        kme: kmes.get(site.kmeId)!,
-        identify: (request) => saeIdFromRequest(request, identity),
-      });
-      const host = site.host ?? "127.0.0.1";
-      await app.listen({ host, port: site.port });
-      const address = app.server.address();
-      const port = typeof address === "object" && address !== null ? address.port : site.port;
-      urls[site.kmeId] = `https://${host.includes(":") ? `[${host}]` : host}:${port}`;
-      servers.push(app);
-      log({ level: "info", event: "listening", kme: site.kmeId, url: urls[site.kmeId] });
-    }
-  } catch (e) {
-    await Promise.all(servers.map((s) => s.close()));
-    throw e;
-  }
-
   await fillNow();
   const timer = setInterval(() => void fillNow(), spec.refillIntervalMs ?? 1000);
   timer.unref();
@@ -190,7 +252,7 @@ export async function startKmsNetwork(spec: KmsNetworkSpec): Promise<RunningKms>
     async close() {
       clearInterval(timer);
       await filling;
-      await Promise.all(servers.map((s) => s.close()));
+      await closeAll();
       for (const site of spec.sites) await site.store.close();
       log({ level: "info", event: "stopped" });
     },

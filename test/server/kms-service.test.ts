@@ -68,6 +68,15 @@ describe("qnet kms: the built-in three-site service over mutual TLS", () => {
       expect(again.json).toMatchObject({ message: "one or more keys specified are not found on KME" });
       // An SAE of another site is not this KME's client.
       expect((await call(dir, "app-c", `${a}/api/v1/keys/app-b/status`)).status).toBe(401);
+      // kme-a and kme-c share no link: the key is relayed through the trusted node kme-b.
+      const relayed = await call(dir, "app-a", `${a}/api/v1/keys/app-c/enc_keys`, { number: 2 });
+      expect(relayed.status, JSON.stringify(relayed.json)).toBe(200);
+      const far = (relayed.json as Keys).keys;
+      const atC = await call(dir, "app-c", `${running.urls["kme-c"]}/api/v1/keys/app-a/dec_keys`, {
+        key_IDs: far.map((k) => ({ key_ID: k.key_ID })),
+      });
+      expect(atC.status).toBe(200);
+      expect((atC.json as Keys).keys.map((k) => k.key)).toEqual(far.map((k) => k.key));
     } finally {
       await running.close();
     }
