@@ -159,7 +159,6 @@ describe("the key service survives SIGKILL under concurrent load", () => {
     }
 
     try {
-
       expect(master.size).toBeGreaterThan(20);
       expect(duplicates).toBe(0);
       // Every key a master received that its slave has not taken yet is still there for the slave.
