@@ -8,6 +8,7 @@ import { InputError, UsageError } from "./errors.js";
 import { formatTable } from "./format.js";
 import { registerKeyrateCommand } from "./keyrate.js";
 import { registerKmsCommand } from "./kms.js";
+import { registerKmsAuditCommand } from "./kms-audit.js";
 import { registerQkdCommand } from "./qkd.js";
 import { runSimulateCommand, type SimulateCommandOptions } from "./simulate.js";
 
@@ -111,6 +112,7 @@ function buildProgram(out: (s: string) => void, err: (s: string) => void): Comma
   registerQkdCommand(program, out);
   registerCertsCommand(program, out);
   registerKmsCommand(program, out);
+  registerKmsAuditCommand(program, out);
   return program;
 }
 

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { runKmsCommand } from "../../src/cli/kms.js";
+import { runKmsAudit } from "../../src/cli/kms-audit.js";
 
 /** One HTTPS request as an SAE of the dev network, with its client certificate. */
 function call(
@@ -102,6 +103,21 @@ describe("qnet kms: the built-in three-site service over mutual TLS", () => {
       });
       expect(back.status).toBe(200);
       expect((back.json as Keys).keys.map((k) => k.key)).toEqual(keys.map((k) => k.key));
+      // The audit log, read from the store while the service runs, names who got which key and when.
+      const audit = JSON.parse(
+        await runKmsAudit({ dir, kme: "kme-a", keyId: keys[0].key_ID, limit: "10", format: "json" }),
+      ) as { events: { kind: string; actor: string; keyIds: string[] }[]; pools: unknown[] };
+      expect(audit.events.map((e) => [e.kind, e.actor])).toContainEqual(["delivered", "app-a"]);
+      expect(audit.events.every((e) => e.keyIds.includes(keys[0].key_ID))).toBe(true);
+      expect(audit.pools.length).toBeGreaterThan(0);
+      const table = await runKmsAudit({ dir, kme: "kme-b", limit: "5", format: "table" });
+      expect(table).toContain("Audit log of kme-b");
+      await expect(runKmsAudit({ dir, kme: "kme-z", limit: "5", format: "table" })).rejects.toThrow(
+        /no key store for KME 'kme-z'/,
+      );
+      await expect(
+        runKmsAudit({ dir, kme: "kme-a", kind: "stolen", limit: "5", format: "table" }),
+      ).rejects.toThrow(/--kind: expected one of/);
     } finally {
       await second.running.close();
     }
