@@ -56,8 +56,8 @@ import type { BellDiagonal } from "../quantum/bell-diagonal.js";
 export function memoryPauliChannel(out: Float64Array, elapsedNs: number, memory: MemorySpec): Float64Array {
   checkMemory(memory, "memory");
   checkElapsed(elapsedNs);
-  const fx = transverseFactor(elapsedNs, memory);
-  const fz = longitudinalFactor(elapsedNs, memory);
+  const fx = shrinkFactor(elapsedNs, transverseTime(memory));
+  const fz = shrinkFactor(elapsedNs, longitudinalTime(memory));
   out[0] = (1 + 2 * fx + fz) / 4;
   out[1] = (1 - fz) / 4;
   out[2] = (1 - fz) / 4;
@@ -86,20 +86,103 @@ export function decayPair(
   checkMemory(memoryB, "memory B");
   checkElapsed(elapsedANs);
   checkElapsed(elapsedBNs);
+  return decayBellDiagonal(
+    out,
+    p,
+    elapsedANs,
+    transverseTime(memoryA),
+    longitudinalTime(memoryA),
+    relaxationTime(memoryA),
+    elapsedBNs,
+    transverseTime(memoryB),
+    longitudinalTime(memoryB),
+    relaxationTime(memoryB),
+  );
+}
+
+/**
+ * The time constants of a memory that {@link decayPair} reads, resolved once by {@link memoryDecay}
+ * (in ns; Infinity: no such decay).
+ */
+export interface MemoryDecay {
+  /** Of ⟨X⟩ and ⟨Y⟩: T (depolarizing) or T2. */
+  readonly transverseNs: number;
+  /** Of ⟨Z⟩: T (depolarizing) or T1. */
+  readonly longitudinalNs: number;
+  /** Of the relaxation towards |0⟩: T1 (Infinity for a depolarizing memory). */
+  readonly relaxationNs: number;
+}
+
+/**
+ * Validates a memory (RangeError naming `what` if it is not one: see {@link decayPair}) and resolves its
+ * time constants for {@link decayPairWith}.
+ */
+export function memoryDecay(memory: MemorySpec, what = "memory"): MemoryDecay {
+  checkMemory(memory, what);
+  return {
+    transverseNs: transverseTime(memory),
+    longitudinalNs: longitudinalTime(memory),
+    relaxationNs: relaxationTime(memory),
+  };
+}
+
+/**
+ * {@link decayPair} for memories resolved with {@link memoryDecay}, with the same results bit for bit
+ * but without validating anything again: for simulators that decay pairs in their inner loop. The
+ * storage times must be finite and ≥ 0.
+ */
+export function decayPairWith(
+  out: BellDiagonal,
+  p: BellDiagonal,
+  elapsedANs: number,
+  memoryA: MemoryDecay,
+  elapsedBNs: number,
+  memoryB: MemoryDecay,
+): BellDiagonal {
+  return decayBellDiagonal(
+    out,
+    p,
+    elapsedANs,
+    memoryA.transverseNs,
+    memoryA.longitudinalNs,
+    memoryA.relaxationNs,
+    elapsedBNs,
+    memoryB.transverseNs,
+    memoryB.longitudinalNs,
+    memoryB.relaxationNs,
+  );
+}
+
+/** The map of decayPair, with each memory given by its time constants. */
+function decayBellDiagonal(
+  out: BellDiagonal,
+  p: BellDiagonal,
+  tA: number,
+  transverseA: number,
+  longitudinalA: number,
+  relaxationA: number,
+  tB: number,
+  transverseB: number,
+  longitudinalB: number,
+  relaxationB: number,
+): BellDiagonal {
   const p0 = p[0];
   const p1 = p[1];
   const p2 = p[2];
   const p3 = p[3];
   const s = p0 + p1 + p2 + p3;
   // Correlations ⟨X⊗X⟩, ⟨Y⊗Y⟩, ⟨Z⊗Z⟩ of Φ+, Ψ−, Ψ+, Φ−: (1,−1,1), (−1,−1,−1), (1,1,−1), (−1,1,1).
-  const fzA = longitudinalFactor(elapsedANs, memoryA);
-  const fzB = longitudinalFactor(elapsedBNs, memoryB);
-  const fxy = transverseFactor(elapsedANs, memoryA) * transverseFactor(elapsedBNs, memoryB);
+  // Halves stored equally long in alike memories (as both halves of a pair usually are) shrink by the
+  // same factors: one exponential serves both.
+  const fzA = shrinkFactor(tA, longitudinalA);
+  const fzB = tB === tA && longitudinalB === longitudinalA ? fzA : shrinkFactor(tB, longitudinalB);
+  const fxA = shrinkFactor(tA, transverseA);
+  const fxB = tB === tA && transverseB === transverseA ? fxA : shrinkFactor(tB, transverseB);
+  const fxy = fxA * fxB;
   const cx = fxy * (p0 - p1 + p2 - p3);
   const cy = fxy * (-p0 - p1 + p2 + p3);
   const cz =
-    fzA * fzB * (p0 - p1 - p2 + p3) +
-    relaxedFraction(elapsedANs, memoryA) * relaxedFraction(elapsedBNs, memoryB) * s;
+    fzA * fzB * (p0 - p1 - p2 + p3) + relaxedFraction(tA, relaxationA) * relaxedFraction(tB, relaxationB) * s;
   out[0] = (s + cx - cy + cz) / 4;
   out[1] = (s - cx - cy - cz) / 4;
   out[2] = (s + cx + cy - cz) / 4;
@@ -107,22 +190,32 @@ export function decayPair(
   return out;
 }
 
-/** Factor by which ⟨X⟩ and ⟨Y⟩ of a stored qubit shrink: e^{−t/T} or e^{−t/T2}. */
-function transverseFactor(t: number, m: MemorySpec): number {
-  const tau = m.depolarizingTimeNs < Number.POSITIVE_INFINITY ? m.depolarizingTimeNs : m.t2Ns;
-  return tau < Number.POSITIVE_INFINITY ? Math.exp(-t / tau) : 1;
+/** Factor e^{−t/τ} by which an expectation value with time constant τ shrinks (1 for τ = ∞). */
+function shrinkFactor(t: number, tau: number): number {
+  // t = 0 gives e^{−0} = 1 exactly: skip the call (e.g. for a half that was not stored).
+  return t === 0 || !(tau < Number.POSITIVE_INFINITY) ? 1 : Math.exp(-t / tau);
 }
 
-/** Factor by which ⟨Z⟩ of a stored qubit shrinks: e^{−t/T} or e^{−t/T1}. */
-function longitudinalFactor(t: number, m: MemorySpec): number {
-  const tau = m.depolarizingTimeNs < Number.POSITIVE_INFINITY ? m.depolarizingTimeNs : m.t1Ns;
-  return tau < Number.POSITIVE_INFINITY ? Math.exp(-t / tau) : 1;
+/** Time constant of ⟨X⟩ and ⟨Y⟩ of a stored qubit: T or T2. */
+function transverseTime(m: MemorySpec): number {
+  return m.depolarizingTimeNs < Number.POSITIVE_INFINITY ? m.depolarizingTimeNs : m.t2Ns;
 }
 
-/** γ = 1 − e^{−t/T1}, the population relaxed towards |0⟩ (0 for a depolarizing memory). */
-function relaxedFraction(t: number, m: MemorySpec): number {
-  if (m.depolarizingTimeNs < Number.POSITIVE_INFINITY || !(m.t1Ns < Number.POSITIVE_INFINITY)) return 0;
-  return -Math.expm1(-t / m.t1Ns);
+/** Time constant of ⟨Z⟩ of a stored qubit: T or T1. */
+function longitudinalTime(m: MemorySpec): number {
+  return m.depolarizingTimeNs < Number.POSITIVE_INFINITY ? m.depolarizingTimeNs : m.t1Ns;
+}
+
+/** T1 of the relaxation towards |0⟩, or Infinity for a depolarizing memory. */
+function relaxationTime(m: MemorySpec): number {
+  return m.depolarizingTimeNs < Number.POSITIVE_INFINITY || !(m.t1Ns < Number.POSITIVE_INFINITY)
+    ? Number.POSITIVE_INFINITY
+    : m.t1Ns;
+}
+
+/** γ = 1 − e^{−t/T1}, the population relaxed towards |0⟩ (0 when nothing relaxes). */
+function relaxedFraction(t: number, relaxationNs: number): number {
+  return relaxationNs < Number.POSITIVE_INFINITY ? -Math.expm1(-t / relaxationNs) : 0;
 }
 
 function checkElapsed(t: number): void {

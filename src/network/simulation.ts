@@ -1,4 +1,4 @@
-import { decayPair } from "../hardware/memory.js";
+import { decayPairWith, type MemoryDecay, memoryDecay } from "../hardware/memory.js";
 import { swapNoise } from "../hardware/swap-noise.js";
 import { ChshTest, teleportThroughPair } from "../protocols/applications.js";
 import {
@@ -15,7 +15,7 @@ import { type EventHandler, Simulator } from "../sim/simulator.js";
 import { OutageSchedule } from "./outages.js";
 import { type LinkPlan, type NetworkPlan, type PathPlan, planNetwork } from "./plan.js";
 import { type Histogram, SampleSet } from "./statistics.js";
-import type { MemorySpec, Topology } from "./topology.js";
+import type { ClassicalChannelSpec, Topology } from "./topology.js";
 
 /** Options of a network simulation run. */
 export interface SimulationOptions {
@@ -184,8 +184,18 @@ const STORED = 1;
 const RELEASED = 2;
 
 const NONE = -1;
-/** Event data for a pair carries its generation: gen · PAIR_ID_SPAN + id, so stale events are ignored. */
+/**
+ * Event data for a pair carries its generation: gen · PAIR_ID_SPAN + id, so stale events are ignored.
+ * A power of two, so that splitting the data again is exact without a (slow) floating-point `%`.
+ */
 const PAIR_ID_SPAN = 1 << 22;
+/**
+ * The generation of a pair record when first used. Any start works for telling events apart; this one
+ * makes every gen · PAIR_ID_SPAN exceed the int32 range from the first event, so V8 compiles that
+ * arithmetic for doubles at once rather than for small integers, only to bail out of the optimized
+ * code (deoptimize) when the generations grow.
+ */
+const FIRST_PAIR_GEN = 1 << 9;
 const SIDE_LEFT = 0; // a qubit entangled towards lower path positions
 const SIDE_RIGHT = 1;
 
@@ -213,14 +223,24 @@ export class NetworkSimulation implements EventHandler {
   private readonly qNode: Int32Array;
   private readonly qPath: Int32Array;
   private readonly qPos: Int32Array;
-  private readonly qSide: Int8Array;
   private readonly qPair: Int32Array;
   private readonly qStoredAt: Float64Array;
   private readonly qGen: Int32Array;
-  /** Free qubits per port; port = (path, pos, side) → index path.portBase + 2·pos + side. */
-  private readonly freeQubits: number[][];
-  /** Stored (heralded, not yet swapped) qubits per port, oldest first. */
-  private readonly storedQubits: number[][];
+  /** Port of each qubit: (path, pos, side) → path.portBase + 2·pos + side. */
+  private readonly qPort: Int32Array;
+  /** Global index of the path link on which each qubit generates pairs. */
+  private readonly qLink: Int32Array;
+  /**
+   * Qubit lists per port, in flat arrays: port k owns entries portStart[k] … portStart[k + 1] − 1 (as
+   * many as its qubits) of `freeList` and of `storedList`, of which the first freeCount[k] (a stack:
+   * the last is taken next) and storedCount[k] (stored, i.e. heralded and not yet swapped, oldest first)
+   * are in use.
+   */
+  private readonly portStart: Int32Array;
+  private readonly freeList: Int32Array;
+  private readonly freeCount: Int32Array;
+  private readonly storedList: Int32Array;
+  private readonly storedCount: Int32Array;
   private readonly swapScheduled: Uint8Array;
 
   // --- pairs (struct of arrays, pooled) ---
@@ -228,8 +248,7 @@ export class NetworkSimulation implements EventHandler {
   private pairFree: number[] = [];
   private pQ0 = new Int32Array(0); // end at the lower path position
   private pQ1 = new Int32Array(0);
-  private pT0 = new Float64Array(0); // time up to which decay has been applied, per end
-  private pT1 = new Float64Array(0);
+  private pT = new Float64Array(0); // time up to which decay has been applied (to both ends)
   private pFrame0 = new Float64Array(0); // time at which each end knows its partner and Pauli frame
   private pFrame1 = new Float64Array(0);
   private pLo = new Int32Array(0); // path positions spanned
@@ -239,7 +258,7 @@ export class NetworkSimulation implements EventHandler {
   private pPhase = new Uint8Array(0); // GENERATING, STORED or RELEASED
   private pGenStart = new Float64Array(0); // while generating: start of the attempts
   private pAttempts = new Float64Array(0); // while generating: attempts drawn up to the herald
-  private pGen = new Int32Array(0);
+  private pGen = new Int32Array(0); // bumped at each reuse; see PAIR_ID_SPAN
   private pLevel = new Int32Array(0); // purification rounds the pair has passed
   private pBusy = new Uint8Array(0); // waiting for the outcome messages of a purification round
   private pPurifyOk = new Uint8Array(0); // the outcome of that round, revealed when the messages arrive
@@ -270,6 +289,33 @@ export class NetworkSimulation implements EventHandler {
   private readonly nodeOccupiedSince: Float64Array;
   private readonly nodeStorage: SampleSet[];
   private readonly outages: OutageSchedule[];
+  // Per path link (global index): what the event handlers read of its plan, unpacked into arrays.
+  private readonly linkPath: Int32Array;
+  private readonly linkPos: Int32Array;
+  private readonly linkLeftPort: Int32Array;
+  private readonly linkRightPort: Int32Array;
+  /** ln(1 − p) of the link's success probability p (−∞ when every attempt succeeds). */
+  private readonly linkLogFail: Float64Array;
+  private readonly linkPeriodNs: Float64Array;
+  private readonly linkHeraldDelayNs: Float64Array;
+  private readonly linkStoredBeforeHeraldNs: Float64Array;
+  private readonly linkLatencyNs: Float64Array;
+  /** The pair each link heralds (the same every time). */
+  private readonly linkState: BellDiagonal[];
+  /**
+   * 1 when the link never goes down (no outages, scheduled or random) and its success probability is
+   * one the random stream accepts: the attempts up to a success are then one geometric draw.
+   */
+  private readonly linkPlainDraw: Uint8Array;
+  private readonly pathRateHz: Float64Array;
+  /** Per path: its last position (its end nodes are at 0 and here). */
+  private readonly pathLast: Int32Array;
+  /**
+   * Per path, when its classical hops are deterministic and every sum of consecutive latencies is exact:
+   * the sums of the first k latencies, so that a message delay costs one subtraction, not a loop over
+   * the hops (with the same result to the bit). Null otherwise.
+   */
+  private readonly latencyPrefix: (Float64Array | null)[];
   /** Per path link: a RESUME event is pending because its rate request is ahead of schedule. */
   private readonly linkWaiting: Uint8Array;
   private readonly timelineAttempts: Float64Array[];
@@ -282,7 +328,9 @@ export class NetworkSimulation implements EventHandler {
   private activeRequests: number;
 
   private readonly swapNoise: SwapNoise[];
-  private readonly memories: MemorySpec[];
+  /** Each node's memory, validated and resolved once for the decay in the event loop. */
+  private readonly memories: MemoryDecay[];
+  private readonly nodeCutoffNs: Float64Array;
   /** Rounds of link-level and of end-to-end purification (0: none). */
   private readonly linkRounds: number;
   private readonly endRounds: number;
@@ -319,7 +367,8 @@ export class NetworkSimulation implements EventHandler {
     if (bin !== undefined && !(bin > 0 && Number.isFinite(bin)))
       throw new RangeError(`timelineBinNs must be a positive number of ns, got ${bin}`);
     this.timelineBinNs = bin ?? 0;
-    this.memories = topology.nodes.map((n) => n.memory);
+    this.memories = topology.nodes.map((n) => memoryDecay(n.memory, `node ${n.id}: memory`));
+    this.nodeCutoffNs = Float64Array.from(topology.nodes, (n) => n.cutoffNs);
 
     const pur = topology.purification;
     this.linkRounds = pur?.level === "link" ? pur.rounds : 0;
@@ -333,13 +382,31 @@ export class NetworkSimulation implements EventHandler {
     this.qNode = Int32Array.from(qubits, (q) => q.node);
     this.qPath = Int32Array.from(qubits, (q) => q.path);
     this.qPos = Int32Array.from(qubits, (q) => q.pos);
-    this.qSide = Int8Array.from(qubits, (q) => q.side);
     this.qPair = new Int32Array(nq).fill(NONE);
     this.qStoredAt = new Float64Array(nq);
     this.qGen = new Int32Array(nq);
-    this.freeQubits = this.plan.ports.map((p) => [...p.qubits].reverse());
-    this.storedQubits = this.plan.ports.map(() => []);
-    this.swapScheduled = new Uint8Array(this.plan.ports.length);
+    const ports = this.plan.ports;
+    this.qPort = new Int32Array(nq);
+    this.qLink = new Int32Array(nq);
+    this.portStart = new Int32Array(ports.length + 1);
+    this.freeList = new Int32Array(nq);
+    this.freeCount = new Int32Array(ports.length);
+    this.storedList = new Int32Array(nq);
+    this.storedCount = new Int32Array(ports.length);
+    for (let k = 0; k < ports.length; k++) {
+      const port = ports[k];
+      const start = this.portStart[k];
+      this.portStart[k + 1] = start + port.qubits.length;
+      // Stacked so that the port's first qubit is taken first.
+      port.qubits.forEach((q, i) => {
+        this.freeList[start + port.qubits.length - 1 - i] = q;
+        this.qPort[q] = k;
+        this.qLink[q] =
+          this.plan.paths[port.path].links[port.side === SIDE_LEFT ? port.pos - 1 : port.pos].index;
+      });
+      this.freeCount[k] = port.qubits.length;
+    }
+    this.swapScheduled = new Uint8Array(ports.length);
 
     const nl = this.plan.links.length;
     this.linkAttempts = new Float64Array(nl);
@@ -348,6 +415,25 @@ export class NetworkSimulation implements EventHandler {
     this.linkPurifications = new Float64Array(nl);
     this.linkPurifyFails = new Float64Array(nl);
     this.linkWaiting = new Uint8Array(nl);
+    const links = this.plan.links;
+    this.linkPath = Int32Array.from(links, (l) => l.path);
+    this.linkPos = Int32Array.from(links, (l) => l.pos);
+    this.linkLeftPort = Int32Array.from(links, (l) => l.leftPort);
+    this.linkRightPort = Int32Array.from(links, (l) => l.rightPort);
+    this.linkLogFail = Float64Array.from(links, (l) => Math.log1p(-l.model.successProbability));
+    this.linkPeriodNs = Float64Array.from(links, (l) => l.model.attemptPeriodNs);
+    this.linkHeraldDelayNs = Float64Array.from(links, (l) => l.model.heraldDelayNs);
+    this.linkStoredBeforeHeraldNs = Float64Array.from(links, (l) => l.model.storedBeforeHeraldNs);
+    this.linkLatencyNs = Float64Array.from(links, (l) => l.classical.latencyNs);
+    this.linkState = links.map((l) => l.model.state);
+    // Links with outages, or with a probability the random stream rejects, take the general path.
+    this.linkPlainDraw = Uint8Array.from(links, (l) => {
+      const p = l.model.successProbability;
+      return this.outages[l.topologyLink].never && p > 0 && p <= 1 ? 1 : 0;
+    });
+    this.pathRateHz = Float64Array.from(this.plan.paths, (p) => p.request.rateHz);
+    this.pathLast = Int32Array.from(this.plan.paths, (p) => p.nodes.length - 1);
+    this.latencyPrefix = this.plan.paths.map((p) => exactLatencySums(p.links.map((l) => l.classical)));
     this.timelineAttempts = this.plan.links.map(() => new Float64Array(0));
     this.timelineSuccesses = this.plan.links.map(() => new Float64Array(0));
     const nr = this.plan.paths.length;
@@ -390,7 +476,7 @@ export class NetworkSimulation implements EventHandler {
       if (Number.isFinite(p.request.deadlineNs))
         this.sim.scheduleAt(p.request.deadlineNs, this.handler, DEADLINE, r);
     });
-    for (const link of this.plan.links) this.startGeneration(link);
+    for (let l = 0; l < this.plan.links.length; l++) this.startGeneration(l);
     const every = this.options.progressEvery ?? 200_000;
     const progress = this.options.onProgress;
     for (;;) {
@@ -427,7 +513,7 @@ export class NetworkSimulation implements EventHandler {
         break;
       case RESUME:
         this.linkWaiting[data] = 0;
-        this.startGeneration(this.plan.links[data]);
+        this.startGeneration(data);
         break;
       case DEADLINE:
         if (!this.reqDone[data]) {
@@ -438,37 +524,54 @@ export class NetworkSimulation implements EventHandler {
     }
   }
 
-  /** Pairs free qubits at both ends of a path link and starts attempts on each such memory pair. */
-  private startGeneration(link: LinkPlan): void {
-    if (this.reqDone[link.path] || this.linkWaiting[link.index]) return;
-    const left = this.freeQubits[link.leftPort];
-    const right = this.freeQubits[link.rightPort];
-    if (left.length === 0 || right.length === 0) return;
-    const m = link.model;
-    const rateHz = this.plan.paths[link.path].request.rateHz;
+  /**
+   * Pairs free qubits at both ends of path link `l` (its global index) and starts attempts on each such
+   * memory pair.
+   */
+  private startGeneration(l: number): void {
+    const path = this.linkPath[l];
+    if (this.reqDone[path] || this.linkWaiting[l]) return;
+    const freeCount = this.freeCount;
+    const leftPort = this.linkLeftPort[l];
+    const rightPort = this.linkRightPort[l];
+    if (freeCount[leftPort] === 0 || freeCount[rightPort] === 0) return;
+    const now = this.sim.now;
+    const rateHz = this.pathRateHz[path];
     if (rateHz > 0) {
       // A rate request a whole pair ahead of rate·t starts no new attempts until the next pair is due.
-      const dueNs = (this.reqDelivered[link.path] / rateHz) * 1e9;
-      if (dueNs > this.sim.now) {
-        this.linkWaiting[link.index] = 1;
-        this.sim.scheduleAt(dueNs, this.handler, RESUME, link.index);
+      const dueNs = (this.reqDelivered[path] / rateHz) * 1e9;
+      if (dueNs > now) {
+        this.linkWaiting[l] = 1;
+        this.sim.scheduleAt(dueNs, this.handler, RESUME, l);
         return;
       }
     }
-    while (left.length > 0 && right.length > 0) {
-      const q0 = left.pop()!;
-      const q1 = right.pop()!;
+    const pos = this.linkPos[l];
+    const periodNs = this.linkPeriodNs[l];
+    const heraldDelayNs = this.linkHeraldDelayNs[l];
+    while (freeCount[leftPort] > 0 && freeCount[rightPort] > 0) {
+      const q0 = this.freeList[this.portStart[leftPort] + --freeCount[leftPort]];
+      const q1 = this.freeList[this.portStart[rightPort] + --freeCount[rightPort]];
       const p = this.allocPair();
       this.pQ0[p] = q0;
       this.pQ1[p] = q1;
-      this.pLo[p] = link.pos;
-      this.pHi[p] = link.pos + 1;
+      this.pLo[p] = pos;
+      this.pHi[p] = pos + 1;
       this.pPhase[p] = GENERATING;
-      this.pGenStart[p] = this.sim.now;
-      const k = this.drawAttempts(link, this.sim.now);
-      this.linkAttempts[link.index] += k;
+      this.pGenStart[p] = now;
+      let k: number;
+      if (this.linkPlainDraw[l]) {
+        // What linkRng[l].geometric(p) draws and returns, 1 + ⌊ln u / ln(1 − p)⌋ with u = 1 − random(),
+        // with ln(1 − p) taken once per link instead of per draw: the same numbers.
+        const u = 1 - this.linkRng[l].random();
+        const logFail = this.linkLogFail[l];
+        k = logFail === Number.NEGATIVE_INFINITY ? 1 : 1 + Math.floor(Math.log(u) / logFail);
+      } else {
+        k = this.drawAttempts(this.plan.links[l], now);
+      }
+      this.linkAttempts[l] += k;
       this.pAttempts[p] = k; // for the partial count if the run ends before the herald
-      this.sim.schedule((k - 1) * m.attemptPeriodNs + m.heraldDelayNs, this.handler, HERALD, p);
+      this.sim.schedule((k - 1) * periodNs + heraldDelayNs, this.handler, HERALD, p);
     }
   }
 
@@ -510,14 +613,14 @@ export class NetworkSimulation implements EventHandler {
   private onHerald(p: number, now: number): void {
     const q0 = this.pQ0[p];
     const q1 = this.pQ1[p];
-    const path = this.qPath[q0];
-    const link = this.plan.paths[path].links[this.pLo[p]];
-    this.linkSuccesses[link.index]++;
+    const l = this.qLink[q0]; // a link pair's lower end generates on its link
+    const path = this.linkPath[l];
+    this.linkSuccesses[l]++;
     if (this.timelineBinNs > 0) {
-      const periodNs = link.model.attemptPeriodNs;
-      this.binAttempts(link.index, this.pGenStart[p], this.pAttempts[p], periodNs);
+      const periodNs = this.linkPeriodNs[l];
+      this.binAttempts(l, this.pGenStart[p], this.pAttempts[p], periodNs);
       const b = Math.floor((this.pGenStart[p] + (this.pAttempts[p] - 1) * periodNs) / this.timelineBinNs);
-      if (b < this.timelineSuccesses[link.index].length) this.timelineSuccesses[link.index][b]++;
+      if (b < this.timelineSuccesses[l].length) this.timelineSuccesses[l][b]++;
     }
     if (this.reqDone[path]) {
       this.releasePair(p);
@@ -526,14 +629,17 @@ export class NetworkSimulation implements EventHandler {
       return;
     }
     const s = this.pState[p];
-    s.set(link.model.state);
-    this.linkFidelity[link.index].add(s[0]);
+    const heralded = this.linkState[l];
+    s[0] = heralded[0];
+    s[1] = heralded[1];
+    s[2] = heralded[2];
+    s[3] = heralded[3];
+    this.linkFidelity[l].add(s[0]);
     this.pPhase[p] = STORED;
     this.pDead[p] = 0;
     // The qubits have decohered since they took their halves of the pair.
-    const emitted = now - link.model.storedBeforeHeraldNs;
-    this.pT0[p] = emitted;
-    this.pT1[p] = emitted;
+    const emitted = now - this.linkStoredBeforeHeraldNs[l];
+    this.pT[p] = emitted;
     this.pFrame0[p] = now;
     this.pFrame1[p] = now;
     this.store(q0, p, now);
@@ -558,12 +664,13 @@ export class NetworkSimulation implements EventHandler {
    */
   private tryPurifyLink(p: number, now: number): void {
     const q0 = this.pQ0[p];
-    const plan = this.plan.paths[this.qPath[q0]];
     const lo = this.pLo[p];
-    const stored = this.storedQubits[plan.portBase + 2 * lo + SIDE_RIGHT];
+    const port = this.qPort[q0]; // the lower end's port, facing the link
+    const start = this.portStart[port];
+    const end = start + this.storedCount[port];
     let partner = NONE;
-    for (let i = 0; i < stored.length; i++) {
-      const o = this.qPair[stored[i]];
+    for (let i = start; i < end; i++) {
+      const o = this.qPair[this.storedList[i]];
       if (o === p || this.pBusy[o] || this.pHi[o] !== lo + 1 || this.pLevel[o] >= this.linkRounds) continue;
       if (this.pumping) {
         // Pump the most purified pair with a fresh one; two fresh pairs start a new ladder.
@@ -582,9 +689,9 @@ export class NetworkSimulation implements EventHandler {
       keep = p;
       sacrifice = partner;
     }
-    const link = plan.links[lo];
-    this.purify(keep, sacrifice, now, this.linkRng[link.index], link.classical.latencyNs);
-    this.linkPurifications[link.index]++;
+    const l = this.qLink[q0];
+    this.purify(keep, sacrifice, now, this.linkRng[l], this.linkLatencyNs[l]);
+    this.linkPurifications[l]++;
   }
 
   /**
@@ -598,7 +705,13 @@ export class NetworkSimulation implements EventHandler {
     const out = this.purifyScratch;
     const success = this.purifyMap(out, this.pState[keep], this.pState[sacrifice]);
     const ok = rng.bernoulli(Math.min(1, success));
-    if (ok) this.pState[keep].set(out);
+    if (ok) {
+      const s = this.pState[keep];
+      s[0] = out[0];
+      s[1] = out[1];
+      s[2] = out[2];
+      s[3] = out[3];
+    }
     this.pPurifyOk[keep] = ok ? 1 : 0;
     this.pBusy[keep] = 1;
     const s0 = this.pQ0[sacrifice];
@@ -611,19 +724,19 @@ export class NetworkSimulation implements EventHandler {
   }
 
   private onPurified(data: number, now: number): void {
-    const p = data % PAIR_ID_SPAN;
-    if (this.pGen[p] !== Math.floor(data / PAIR_ID_SPAN)) return;
+    const gen = Math.floor(data / PAIR_ID_SPAN);
+    const p = data - gen * PAIR_ID_SPAN;
+    if (this.pGen[p] !== gen) return;
     const q0 = this.pQ0[p];
     const q1 = this.pQ1[p];
     if (this.qPair[q0] !== p || this.qPair[q1] !== p) return; // discarded meanwhile (cutoff)
     this.pBusy[p] = 0;
     const path = this.qPath[q0];
-    const endToEnd =
-      this.pHi[p] - this.pLo[p] === this.plan.paths[path].nodes.length - 1 && this.endRounds > 0;
+    const endToEnd = this.pHi[p] - this.pLo[p] === this.pathLast[path] && this.endRounds > 0;
     if (endToEnd) this.reqPurifications[path]++;
     if (!this.pPurifyOk[p]) {
       if (endToEnd) this.reqPurifyFails[path]++;
-      else this.linkPurifyFails[this.plan.paths[path].links[this.pLo[p]].index]++;
+      else this.linkPurifyFails[this.qLink[q0]]++;
       this.unstore(q0, now);
       this.unstore(q1, now);
       this.returnQubit(q0);
@@ -640,9 +753,9 @@ export class NetworkSimulation implements EventHandler {
     this.qStoredAt[q] = now;
     this.setOccupied(this.occupied + 1, now);
     this.setNodeOccupied(this.qNode[q], 1, now);
-    const port = this.portOf(q);
-    this.storedQubits[port].push(q);
-    const cutoff = this.topology.nodes[this.qNode[q]].cutoffNs;
+    const port = this.qPort[q];
+    this.storedList[this.portStart[port] + this.storedCount[port]++] = q;
+    const cutoff = this.nodeCutoffNs[this.qNode[q]];
     if (Number.isFinite(cutoff)) {
       // Strictly after storedAt + cutoff: a qubit exactly `cutoff` old is still usable, and any event
       // at that instant fires first.
@@ -673,13 +786,18 @@ export class NetworkSimulation implements EventHandler {
    * arrived).
    */
   private findSwapPartners(plan: PathPlan, pos: number, now: number): Int32Array | null {
-    const left = this.storedQubits[plan.portBase + 2 * pos + SIDE_LEFT];
-    const right = this.storedQubits[plan.portBase + 2 * pos + SIDE_RIGHT];
-    if (left.length === 0 || right.length === 0) return null;
+    const portL = plan.portBase + 2 * pos + SIDE_LEFT;
+    const portR = portL + 1;
+    const stored = this.storedList;
+    const leftStart = this.portStart[portL];
+    const leftEnd = leftStart + this.storedCount[portL];
+    const rightStart = this.portStart[portR];
+    const rightEnd = rightStart + this.storedCount[portR];
+    if (leftEnd === leftStart || rightEnd === rightStart) return null;
     if (!plan.nested) {
-      const ql = this.firstSwappable(left);
+      const ql = this.firstSwappable(leftStart, leftEnd);
       if (ql === NONE) return null;
-      const qr = this.firstSwappable(right);
+      const qr = this.firstSwappable(rightStart, rightEnd);
       if (qr === NONE) return null;
       this.partners[0] = ql;
       this.partners[1] = qr;
@@ -688,19 +806,19 @@ export class NetworkSimulation implements EventHandler {
     const wantLo = plan.nestLo[pos];
     const wantHi = plan.nestHi[pos];
     let ql = NONE;
-    for (let i = 0; i < left.length; i++) {
-      const p = this.qPair[left[i]];
+    for (let i = leftStart; i < leftEnd; i++) {
+      const p = this.qPair[stored[i]];
       if (this.pLo[p] === wantLo && this.pFrame1[p] <= now && this.swappable(p)) {
-        ql = left[i];
+        ql = stored[i];
         break;
       }
     }
     if (ql === NONE) return null;
-    for (let i = 0; i < right.length; i++) {
-      const p = this.qPair[right[i]];
+    for (let i = rightStart; i < rightEnd; i++) {
+      const p = this.qPair[stored[i]];
       if (this.pHi[p] === wantHi && this.pFrame0[p] <= now && this.swappable(p)) {
         this.partners[0] = ql;
-        this.partners[1] = right[i];
+        this.partners[1] = stored[i];
         return this.partners;
       }
     }
@@ -713,8 +831,10 @@ export class NetworkSimulation implements EventHandler {
     return this.linkRounds === 0 || this.pHi[p] - this.pLo[p] > 1 || this.pLevel[p] >= this.linkRounds;
   }
 
-  private firstSwappable(list: number[]): number {
-    for (let i = 0; i < list.length; i++) if (this.swappable(this.qPair[list[i]])) return list[i];
+  /** The first qubit in storedList[start … end − 1] whose pair may be swapped, or NONE. */
+  private firstSwappable(start: number, end: number): number {
+    const stored = this.storedList;
+    for (let i = start; i < end; i++) if (this.swappable(this.qPair[stored[i]])) return stored[i];
     return NONE;
   }
 
@@ -762,8 +882,7 @@ export class NetworkSimulation implements EventHandler {
     swapBellDiagonal(s, this.pState[pL], this.pState[pR], this.swapNoise[nodeIndex]);
     this.pQ0[p] = qa;
     this.pQ1[p] = qb;
-    this.pT0[p] = now;
-    this.pT1[p] = now;
+    this.pT[p] = now;
     this.pLo[p] = this.pLo[pL];
     this.pHi[p] = this.pHi[pR];
     this.pDead[p] = this.pDead[pL] | this.pDead[pR];
@@ -804,8 +923,9 @@ export class NetworkSimulation implements EventHandler {
   }
 
   private onDeliver(data: number, now: number): void {
-    const p = data % PAIR_ID_SPAN;
-    if (this.pGen[p] !== Math.floor(data / PAIR_ID_SPAN)) return; // the pair was discarded meanwhile
+    const gen = Math.floor(data / PAIR_ID_SPAN);
+    const p = data - gen * PAIR_ID_SPAN;
+    if (this.pGen[p] !== gen) return; // the pair was discarded meanwhile
     const q0 = this.pQ0[p];
     const q1 = this.pQ1[p];
     const path = this.qPath[q0];
@@ -876,10 +996,12 @@ export class NetworkSimulation implements EventHandler {
     const path = this.qPath[q0];
     const plan = this.plan.paths[path];
     const last = plan.nodes.length - 1;
-    const stored = this.storedQubits[plan.portBase + SIDE_RIGHT];
+    const port = plan.portBase + SIDE_RIGHT;
+    const start = this.portStart[port];
+    const end = start + this.storedCount[port];
     let partner = NONE;
-    for (let i = 0; i < stored.length; i++) {
-      const o = this.qPair[stored[i]];
+    for (let i = start; i < end; i++) {
+      const o = this.qPair[this.storedList[i]];
       if (
         o === p ||
         this.pBusy[o] ||
@@ -951,15 +1073,16 @@ export class NetworkSimulation implements EventHandler {
   // ---------------------------------------------------------------------------------------------
   // Helpers
 
-  private portOf(q: number): number {
-    return this.plan.paths[this.qPath[q]].portBase + 2 * this.qPos[q] + this.qSide[q];
-  }
-
+  /** Takes qubit q off its port's stored list (keeping the others' order), if it is on it. */
   private unstore(q: number, now: number): void {
-    const list = this.storedQubits[this.portOf(q)];
-    const i = list.indexOf(q);
-    if (i < 0) return;
-    list.splice(i, 1);
+    const port = this.qPort[q];
+    const stored = this.storedList;
+    const end = this.portStart[port] + this.storedCount[port];
+    let i = this.portStart[port];
+    while (i < end && stored[i] !== q) i++;
+    if (i === end) return;
+    for (; i < end - 1; i++) stored[i] = stored[i + 1];
+    this.storedCount[port]--;
     this.setOccupied(this.occupied - 1, now);
     this.setNodeOccupied(this.qNode[q], -1, now);
     this.nodeStorage[this.qNode[q]].add((now - this.qStoredAt[q]) / 1e9);
@@ -969,11 +1092,9 @@ export class NetworkSimulation implements EventHandler {
   private returnQubit(q: number): void {
     this.detach(q);
     this.qGen[q]++; // messages about its previous pair no longer apply
-    this.freeQubits[this.portOf(q)].push(q);
-    const plan = this.plan.paths[this.qPath[q]];
-    const pos = this.qPos[q];
-    const linkPos = this.qSide[q] === SIDE_LEFT ? pos - 1 : pos;
-    this.startGeneration(plan.links[linkPos]);
+    const port = this.qPort[q];
+    this.freeList[this.portStart[port] + this.freeCount[port]++] = q;
+    this.startGeneration(this.qLink[q]);
   }
 
   /** Points qubit q at pair p; a pair record lives while a qubit refers to it. */
@@ -990,17 +1111,24 @@ export class NetworkSimulation implements EventHandler {
     if (--this.pRefs[p] === 0) this.releasePair(p);
   }
 
+  // The occupancy integrals grow by occupancy × elapsed time; at an unchanged time that adds exactly
+  // +0, so it is skipped (qubits are often stored or freed in twos at one instant).
   private setNodeOccupied(node: number, delta: number, now: number): void {
-    this.nodeOccupiedIntegral[node] += this.nodeOccupied[node] * (now - this.nodeOccupiedSince[node]);
-    this.nodeOccupiedSince[node] = now;
+    const since = this.nodeOccupiedSince[node];
+    if (now !== since) {
+      this.nodeOccupiedIntegral[node] += this.nodeOccupied[node] * (now - since);
+      this.nodeOccupiedSince[node] = now;
+    }
     const n = this.nodeOccupied[node] + delta;
     this.nodeOccupied[node] = n;
     if (n > this.nodeOccupiedMax[node]) this.nodeOccupiedMax[node] = n;
   }
 
   private setOccupied(n: number, now: number): void {
-    this.occupiedIntegral += this.occupied * (now - this.occupiedSince);
-    this.occupiedSince = now;
+    if (now !== this.occupiedSince) {
+      this.occupiedIntegral += this.occupied * (now - this.occupiedSince);
+      this.occupiedSince = now;
+    }
     this.occupied = n;
   }
 
@@ -1008,6 +1136,8 @@ export class NetworkSimulation implements EventHandler {
   private messageDelay(plan: PathPlan, from: number, to: number): number {
     const lo = Math.min(from, to);
     const hi = Math.max(from, to);
+    const prefix = this.latencyPrefix[plan.links[0].path];
+    if (prefix !== null) return prefix[hi] - prefix[lo];
     let delay = 0;
     for (let i = lo; i < hi; i++) {
       const c = plan.links[i].classical;
@@ -1028,14 +1158,20 @@ export class NetworkSimulation implements EventHandler {
    * (see decayPair: with T1 on both halves, splitting an interval changes the result at second order).
    */
   private decayTo(p: number, now: number): void {
-    const e0 = now - this.pT0[p];
-    const e1 = now - this.pT1[p];
-    if (e0 > 0 || e1 > 0) {
+    const elapsed = now - this.pT[p];
+    if (elapsed > 0) {
       const s = this.pState[p];
-      decayPair(s, s, e0, this.memories[this.qNode[this.pQ0[p]]], e1, this.memories[this.qNode[this.pQ1[p]]]);
+      const memories = this.memories;
+      decayPairWith(
+        s,
+        s,
+        elapsed,
+        memories[this.qNode[this.pQ0[p]]],
+        elapsed,
+        memories[this.qNode[this.pQ1[p]]],
+      );
     }
-    this.pT0[p] = now;
-    this.pT1[p] = now;
+    this.pT[p] = now;
   }
 
   private allocPair(): number {
@@ -1064,8 +1200,7 @@ export class NetworkSimulation implements EventHandler {
     };
     this.pQ0 = grow(this.pQ0, (n) => new Int32Array(n));
     this.pQ1 = grow(this.pQ1, (n) => new Int32Array(n));
-    this.pT0 = grow(this.pT0, (n) => new Float64Array(n));
-    this.pT1 = grow(this.pT1, (n) => new Float64Array(n));
+    this.pT = grow(this.pT, (n) => new Float64Array(n));
     this.pFrame0 = grow(this.pFrame0, (n) => new Float64Array(n));
     this.pFrame1 = grow(this.pFrame1, (n) => new Float64Array(n));
     this.pLo = grow(this.pLo, (n) => new Int32Array(n));
@@ -1075,7 +1210,7 @@ export class NetworkSimulation implements EventHandler {
     this.pPhase = grow(this.pPhase, (n) => new Uint8Array(n));
     this.pGenStart = grow(this.pGenStart, (n) => new Float64Array(n));
     this.pAttempts = grow(this.pAttempts, (n) => new Float64Array(n));
-    this.pGen = grow(this.pGen, (n) => new Int32Array(n));
+    this.pGen = grow(this.pGen, (n) => new Int32Array(n).fill(FIRST_PAIR_GEN));
     this.pLevel = grow(this.pLevel, (n) => new Int32Array(n));
     this.pBusy = grow(this.pBusy, (n) => new Uint8Array(n));
     this.pPurifyOk = grow(this.pPurifyOk, (n) => new Uint8Array(n));
@@ -1153,23 +1288,25 @@ export class NetworkSimulation implements EventHandler {
   private linkReports(seconds: number): LinkReport[] {
     const beyondEnd = this.settlePendingAttempts();
     const now = this.sim.now;
+    // The path links over each topology link: their fidelity samples are merged only when there are several.
+    const uses = this.topology.links.map(() => [] as LinkPlan[]);
+    for (const l of this.plan.links) uses[l.topologyLink].push(l);
     return this.topology.links.map((link, li) => {
       let attempts = 0;
       let successes = 0;
       let purifications = 0;
       let purificationsFailed = 0;
-      const fid = new SampleSet();
+      const fid = uses[li].length === 1 ? this.linkFidelity[uses[li][0].index] : new SampleSet();
       const binAttempts = new Float64Array(this.timelineAttempts[0]?.length ?? 0);
       const binSuccesses = new Float64Array(binAttempts.length);
-      for (const l of this.plan.links) {
-        if (l.topologyLink !== li) continue;
+      for (const l of uses[li]) {
         // Attempts are drawn up front to the next success; those beyond the end of the run are not made.
         attempts += this.linkAttempts[l.index] - beyondEnd[l.index];
         successes += this.linkSuccesses[l.index];
         purifications += this.linkPurifications[l.index];
         purificationsFailed += this.linkPurifyFails[l.index];
         const s = this.linkFidelity[l.index];
-        for (let i = 0; i < s.count; i++) fid.add(s.at(i));
+        if (s !== fid) for (let i = 0; i < s.count; i++) fid.add(s.at(i));
         for (let b = 0; b < binAttempts.length; b++) {
           binAttempts[b] += this.timelineAttempts[l.index][b];
           binSuccesses[b] += this.timelineSuccesses[l.index][b];
@@ -1224,6 +1361,30 @@ export class NetworkSimulation implements EventHandler {
 
 function distribution(s: SampleSet): DistributionReport {
   return { mean: s.mean(), p05: s.quantile(0.05), p50: s.quantile(0.5), histogram: s.histogram(0.5, 1, 10) };
+}
+
+/**
+ * Running sums of the channels' latencies (k-th entry: the first k), if no channel adds jitter or loss
+ * and every sum of consecutive latencies is exact in float64, so that prefix[hi] − prefix[lo] equals the
+ * hop-by-hop sum bit for bit; else null. Exact when all latencies are multiples of one power of two g and
+ * their total is below 2^53·g: every partial sum is then a representable multiple of g.
+ */
+function exactLatencySums(channels: ClassicalChannelSpec[]): Float64Array | null {
+  let grain = Number.POSITIVE_INFINITY;
+  const prefix = new Float64Array(channels.length + 1);
+  for (let i = 0; i < channels.length; i++) {
+    const c = channels[i];
+    const x = c.latencyNs;
+    if (!(c.jitterNs === 0 && c.lossProbability === 0 && x >= 0 && x < Number.POSITIVE_INFINITY)) return null;
+    if (x > 0) {
+      // The largest power of two dividing x (the weight of its lowest set bit); fmod is exact.
+      let g = 2 ** Math.floor(Math.log2(x));
+      while (x % g !== 0) g /= 2;
+      grain = Math.min(grain, g);
+    }
+    prefix[i + 1] = prefix[i] + x;
+  }
+  return grain === Number.POSITIVE_INFINITY || prefix[channels.length] < 2 ** 53 * grain ? prefix : null;
 }
 
 /** The smallest double greater than x (x ≥ 0, finite). */
