@@ -1,10 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { randomBits } from "../../src/qkd/bits.js";
+import { cyclicConvolution } from "../../src/qkd/ntt.js";
 import {
+  DEFAULT_TOEPLITZ_MEMORY_BYTES,
   planToeplitz,
   privacyAmplify,
   randomToeplitzSeed,
   secretKeyLength,
+  TOEPLITZ_ERROR_TARGET,
   type ToeplitzOptions,
   toeplitzHash,
   toeplitzHashReference,
@@ -15,7 +18,7 @@ import { Rng } from "../../src/sim/rng.js";
 const same = (a: Uint8Array, b: Uint8Array): boolean =>
   a.length === b.length && a.every((v, i) => v === b[i]);
 
-describe("Toeplitz hashing: fast (NTT) against the O(n·ℓ) reference", () => {
+describe("Toeplitz hashing: fast (FFT) against the O(n·ℓ) reference", () => {
   it("matches bit for bit on random sizes, including ℓ = 1, ℓ = n and non-powers of two", () => {
     const rng = new Rng("pa-random-sizes");
     const cases: [number, number][] = [
@@ -40,77 +43,113 @@ describe("Toeplitz hashing: fast (NTT) against the O(n·ℓ) reference", () => {
     for (const [n, l] of cases) {
       const x = randomBits(n, rng);
       const s = randomToeplitzSeed(n, l, rng);
-      expect(same(toeplitzHash(x, s, l), toeplitzHashReference(x, s, l)), `n=${n} ℓ=${l}`).toBe(true);
+      const want = toeplitzHashReference(x, s, l);
+      expect(same(toeplitzHash(x, s, l), want), `n=${n} ℓ=${l}`).toBe(true);
+      // The same with the TypeScript transforms, and with the other choice of splitting.
+      expect(same(toeplitzHash(x, s, l, { accelerate: false }), want), `n=${n} ℓ=${l}, TS`).toBe(true);
+      if (n + l > 8) {
+        const split = !planToeplitz(n, l).split;
+        expect(same(toeplitzHash(x, s, l, { split }), want), `n=${n} ℓ=${l}, split=${split}`).toBe(true);
+      }
     }
   });
 
-  it("matches in every block layout: diagonal and stream, with and without cached input transforms", () => {
+  it("matches in every block layout: diagonal and stream, split or not, several inverses per block", () => {
     const rng = new Rng("pa-blocks");
-    const seen = new Set<string>();
-    const cases: [number, number, ToeplitzOptions][] = [
-      [300, 150, { maxLog2Size: 6 }],
-      [300, 300, { maxLog2Size: 5 }],
-      [301, 1, { maxLog2Size: 4 }],
-      [1000, 999, { maxLog2Size: 7 }],
-      [777, 100, { maxLog2Size: 6, memoryBudgetBytes: 4 * 2 ** 6 * 3.5 }],
-      [777, 500, { maxLog2Size: 6, memoryBudgetBytes: 4 * 2 ** 6 * 5.5 }],
-      [64, 64, { maxLog2Size: 3 }],
-      [1500, 1400, { maxLog2Size: 8, memoryBudgetBytes: 4 * 2 ** 8 * 3.5 }],
-      // Several inverse transforms per output block, as inputs beyond p bits need for exactness.
-      [900, 400, { maxLog2Size: 6, maxBlocksPerInverse: 2 }],
-      [900, 400, { maxLog2Size: 6, maxBlocksPerInverse: 1, memoryBudgetBytes: 4 * 2 ** 6 * 3.5 }],
-      [900, 40, { maxLog2Size: 7, maxBlocksPerInverse: 3 }],
-    ];
-    for (const [n, l, options] of cases) {
-      const plan = planToeplitz(n, l, options);
-      seen.add(
-        `${plan.mode}/${plan.cacheInput}/${plan.inputBlocks > 1}/${plan.outputBlocks > 1}/${plan.blocksPerInverse < plan.inputBlocks}`,
+    // Each case names the layout it is there to exercise; the planner must still choose it.
+    const cases: [string, number, number, ToeplitzOptions][] = [];
+    for (const split of [false, true]) {
+      cases.push(
+        [`diagonal/split=${split}/one pass`, 1000, 999, { split, maxLog2Size: 10 }],
+        [
+          `diagonal/split=${split}/passes`,
+          1000,
+          999,
+          { split, maxLog2Size: 9, memoryBudgetBytes: split ? 16000 : 32000 },
+        ],
+        [`diagonal/split=${split}/inverses`, 1000, 999, { split, maxLog2Size: 10, maxBlocksPerInverse: 1 }],
+        [`stream/split=${split}/one input block`, 300, 150, { split, maxLog2Size: 9 }],
+        [`stream/split=${split}/cached inputs`, 300, 150, { split, maxLog2Size: 8, maxBlocksPerInverse: 2 }],
+        [`stream/split=${split}/reloaded inputs`, 777, 100, { split, maxLog2Size: 9 }],
+        [`stream/split=${split}/inverses`, 777, 100, { split, maxLog2Size: 9, maxBlocksPerInverse: 1 }],
       );
+    }
+    cases.push([
+      "diagonal/split=true/passes",
+      3000,
+      2000,
+      { split: true, maxLog2Size: 4, memoryBudgetBytes: 4000 },
+    ]);
+    for (const [layout, n, l, options] of cases) {
+      const plan = planToeplitz(n, l, options);
+      const [mode, split, what] = layout.split("/");
+      expect(`${plan.mode}/split=${plan.split}`, layout).toBe(`${mode}/${split}`);
+      const passes = Math.ceil(plan.outputBlocks / plan.outputBlocksPerPass);
+      const several = plan.blocksPerInverse < plan.inputBlocks;
+      const shape: Record<string, boolean> = {
+        "one pass": passes === 1 && !several,
+        passes: passes > 1,
+        inverses: several,
+        "one input block": plan.inputBlocks === 1,
+        "cached inputs": plan.cacheInput && plan.inputBlocks > 1,
+        "reloaded inputs": !plan.cacheInput && plan.inputBlocks > 1,
+      };
+      expect(shape[what], `${layout}: ${JSON.stringify(plan)}`).toBe(true);
+      expect(plan.errorBound).toBeLessThanOrEqual(TOEPLITZ_ERROR_TARGET);
       const x = randomBits(n, rng);
       const s = randomToeplitzSeed(n, l, rng);
-      expect(same(toeplitzHash(x, s, l, options), toeplitzHashReference(x, s, l)), `n=${n} ℓ=${l}`).toBe(
+      const want = toeplitzHashReference(x, s, l);
+      expect(same(toeplitzHash(x, s, l, options), want), layout).toBe(true);
+      expect(same(toeplitzHash(x, s, l, { ...options, accelerate: false }), want), `${layout}, TS`).toBe(
         true,
       );
     }
-    expect(seen).toContain("diagonal/true/true/true/false");
-    expect(seen).toContain("diagonal/true/true/true/true");
-    expect(seen).toContain("stream/false/true/false/false");
-    expect(seen).toContain("stream/false/true/true/false");
-    expect([...seen].some((k) => k.startsWith("stream") && k.endsWith("/true"))).toBe(true);
   });
 
-  it("is exact when every input and seed bit is 1 (largest convolution sums)", () => {
-    for (const [n, l, maxLog2Size] of [
-      [2000, 1000, 25],
-      [2000, 2000, 8],
-    ]) {
+  it("is exact when every input and seed bit is 1 (largest convolution sums), in every layout", () => {
+    for (const [n, l, options] of [
+      [2000, 1000, {}],
+      [2000, 2000, { maxLog2Size: 8, split: false }],
+      [2000, 2000, { maxLog2Size: 9, split: true }],
+      [2000, 1999, { maxLog2Size: 7, split: true, maxBlocksPerInverse: 3 }],
+      [70_000, 35_000, { split: false }],
+      [70_000, 35_000, { split: true }],
+    ] as [number, number, ToeplitzOptions][]) {
       const x = new Uint8Array(n).fill(1);
       const s = new Uint8Array(n + l - 1).fill(1);
       // Every output is the parity of n ones.
-      const expected = new Uint8Array(l).fill(n & 1);
-      expect(same(toeplitzHash(x, s, l, { maxLog2Size }), expected)).toBe(true);
+      expect(same(toeplitzHash(x, s, l, options), new Uint8Array(l).fill(n & 1))).toBe(true);
       x[0] = 0;
-      expect(same(toeplitzHash(x, s, l, { maxLog2Size }), new Uint8Array(l).fill((n - 1) & 1))).toBe(true);
+      expect(same(toeplitzHash(x, s, l, options), new Uint8Array(l).fill((n - 1) & 1))).toBe(true);
     }
   });
 
-  it("agrees across block layouts at 2·10^5 bits (one transform against many blocks)", () => {
+  it("agrees at 2·10^5 bits with an exact NTT convolution (an independent method), in three layouts", () => {
     const rng = new Rng("pa-large");
     const n = 200_000;
     const l = 120_000;
     const x = randomBits(n, rng);
     const s = randomToeplitzSeed(n, l, rng);
-    const whole = toeplitzHash(x, s, l);
-    expect(planToeplitz(n, l).outputBlocks).toBe(1);
-    const blocked = toeplitzHash(x, s, l, { maxLog2Size: 15 });
-    expect(planToeplitz(n, l, { maxLog2Size: 15 }).inputBlocks).toBeGreaterThan(1);
-    expect(same(whole, blocked)).toBe(true);
-    // Spot-check outputs against the definition.
-    for (const i of [0, 1, 4567, l - 1]) {
-      let acc = 0;
-      for (let j = 0; j < n; j++) acc ^= s[i - j + n - 1] & x[j];
-      expect(whole[i]).toBe(acc);
+    // y_i = (s * x)[i + n − 1] mod 2; a cyclic NTT convolution of length 2^19 ≥ 2n + ℓ − 2 has no wrap.
+    const size = 2 ** 19;
+    const a = new Int32Array(size);
+    const b = new Int32Array(size);
+    a.set(x);
+    b.set(s);
+    const c = cyclicConvolution(a, b);
+    const want = new Uint8Array(l);
+    for (let i = 0; i < l; i++) want[i] = c[i + n - 1] & 1;
+    const plans = new Set<string>();
+    for (const options of [
+      {},
+      { split: true, maxLog2Size: 16 },
+      { split: false, maxLog2Size: 15 },
+    ] as ToeplitzOptions[]) {
+      const plan = planToeplitz(n, l, options);
+      plans.add(`${plan.mode}/${plan.split}/${plan.log2Size}`);
+      expect(same(toeplitzHash(x, s, l, options), want), JSON.stringify(options)).toBe(true);
     }
+    expect(plans.size).toBe(3);
   });
 
   it("uses the documented matrix convention T[i][j] = s[i − j + n − 1]", () => {
@@ -119,6 +158,46 @@ describe("Toeplitz hashing: fast (NTT) against the O(n·ℓ) reference", () => {
     expect(Array.from(toeplitzHash(Uint8Array.from([1, 0, 0]), s, 2))).toEqual([1, 1]);
     expect(Array.from(toeplitzHash(Uint8Array.from([0, 1, 0]), s, 2))).toEqual([0, 1]);
     expect(Array.from(toeplitzHash(Uint8Array.from([0, 0, 1]), s, 2))).toEqual([1, 0]);
+  });
+
+  it("accepts bit arrays at any byte offset (subarrays)", () => {
+    const rng = new Rng("pa-offsets");
+    const n = 5000;
+    const l = 3000;
+    const backing = randomBits(n + 3, rng);
+    const seedBacking = randomBits(n + l + 6, rng);
+    for (const [xo, so] of [
+      [1, 3],
+      [2, 5],
+      [3, 0],
+    ]) {
+      const x = backing.subarray(xo, xo + n);
+      const s = seedBacking.subarray(so, so + n + l - 1);
+      const want = toeplitzHashReference(x, s, l);
+      expect(same(toeplitzHash(x, s, l, { split: false }), want)).toBe(true);
+      expect(same(toeplitzHash(x, s, l, { split: true, maxLog2Size: 12 }), want)).toBe(true);
+    }
+  });
+});
+
+describe("planning", () => {
+  it("keeps every plan's proved rounding-error bound at most 1/4 and its memory within budget", () => {
+    for (const [n, l] of [
+      [10_000, 5000],
+      [1_000_000, 500_000],
+      [100_000_000, 50_000_000],
+      [100_000_000, 100_000_000],
+      [1_000_000_000, 500_000_000],
+    ]) {
+      const plan = planToeplitz(n, l);
+      expect(plan.errorBound, `n=${n}`).toBeLessThanOrEqual(TOEPLITZ_ERROR_TARGET);
+      expect(plan.memoryBytes, `n=${n}`).toBeLessThanOrEqual(DEFAULT_TOEPLITZ_MEMORY_BYTES);
+      expect(plan.blocksPerInverse * plan.inputBlock * (plan.split ? 2 : 1)).toBeLessThanOrEqual(2 ** 30);
+    }
+    // At 10^8 bits the default layout needs about 1 GiB.
+    expect(planToeplitz(100_000_000, 50_000_000).memoryBytes).toBeLessThan(1.2 * 2 ** 30);
+    const lean = planToeplitz(100_000_000, 50_000_000, { memoryBudgetBytes: 256 * 2 ** 20 });
+    expect(lean.memoryBytes).toBeLessThanOrEqual(256 * 2 ** 20);
   });
 });
 
@@ -222,7 +301,8 @@ describe("privacy amplification", () => {
     badSeed[13] = 7;
     expect(() => toeplitzHash(x, badSeed, 5)).toThrow(/seed\[13\] = 7 is not a bit/);
     expect(() => planToeplitz(10, 5, { memoryBudgetBytes: 1 })).toThrow(/no block layout/);
-    expect(() => planToeplitz(10, 5, { maxLog2Size: 26 })).toThrow(/maxLog2Size/);
+    expect(() => planToeplitz(10, 5, { maxLog2Size: 27 })).toThrow(/maxLog2Size/);
+    expect(() => planToeplitz(10, 5, { maxLog2Size: 1 })).toThrow(/maxLog2Size/);
     expect(() => planToeplitz(10, 5, { maxBlocksPerInverse: 0 })).toThrow(/maxBlocksPerInverse/);
   });
 });
