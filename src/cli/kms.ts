@@ -12,6 +12,7 @@ import type { KeyStore } from "../kms/key-store.js";
 import type { SaeRegistration } from "../kms/kme.js";
 import { MemoryKeyStore } from "../kms/memory-key-store.js";
 import { type KmsNetworkSpec, type RunningKms, startKmsNetwork } from "../server/kms-service.js";
+import { PrometheusSink } from "../server/prometheus.js";
 import { AesGcmKeyCipher, generateMasterKey, loadMasterKey, MASTER_KEY_ENV } from "../store/cipher.js";
 import { PostgresKeyStore } from "../store/postgres-key-store.js";
 import { SqliteKeyStore } from "../store/sqlite-key-store.js";
@@ -28,6 +29,8 @@ export interface KmsCommandOptions {
   postgresUrl?: string;
   /** Bits to keep in each direction of each pool. */
   poolBits: string;
+  /** Port of the Prometheus metrics listener (127.0.0.1); "off" for none. Default 9464. */
+  metricsPort?: string;
 }
 
 /** The built-in network. */
@@ -64,6 +67,15 @@ export async function runKmsCommand(
 ): Promise<{ running: RunningKms; report: string }> {
   const port = intFlag(opts.port, "--port", "a TCP port from 0 to 65533", (v) => v >= 0 && v <= 65533);
   const poolBits = intFlag(opts.poolBits, "--pool-bits", "a number of bits ≥ 1024", (v) => v >= 1024);
+  const metricsPort =
+    opts.metricsPort === undefined || opts.metricsPort === "off"
+      ? undefined
+      : intFlag(
+          opts.metricsPort,
+          "--metrics-port",
+          "a TCP port from 0 to 65535, or off",
+          (v) => v >= 0 && v <= 65535,
+        );
   if (opts.store === "postgres" && !opts.postgresUrl)
     throw new UsageError(
       "--store postgres needs --postgres-url, e.g. postgres://user:pass@127.0.0.1:5432/kms",
@@ -95,7 +107,9 @@ export async function runKmsCommand(
     for (const s of stores) await s.close();
     throw new InputError(`cannot open the key store: ${(e as Error).message}`);
   }
+  const sink = new PrometheusSink();
   const spec: KmsNetworkSpec = {
+    sink,
     sites: DEV_KMES.map((kmeId, i) => ({
       kmeId,
       port: port === 0 ? 0 : port + i,
@@ -107,17 +121,19 @@ export async function runKmsCommand(
       },
     })),
     saes: DEV_SAES,
+    ...(metricsPort !== undefined ? { metrics: { port: metricsPort } } : {}),
     links: DEV_LINKS.map((l) => ({
       linkId: l.linkId,
       a: l.a,
       b: l.b,
       unitBits: 64,
       targetBits: poolBits,
-      source: new SimulatedQkdKeySource(l.linkId, {
-        link: { lengthKm: l.lengthKm },
-        parameters: { blockBits: 200_000 },
-        seed: l.linkId,
-      }),
+      source: new SimulatedQkdKeySource(
+        l.linkId,
+        { link: { lengthKm: l.lengthKm }, parameters: { blockBits: 200_000 }, seed: l.linkId },
+        20,
+        sink,
+      ),
     })),
     log,
   };
@@ -140,6 +156,7 @@ export async function runKmsCommand(
     ),
     "",
     `  QKD links: ${DEV_LINKS.map((l) => `${l.linkId} (${l.lengthKm} km)`).join(", ")}; pools kept at ${poolBits} bits per direction`,
+    ...(running.metricsUrl ? [`  metrics: ${running.metricsUrl}`] : []),
     `  store: ${opts.store}${opts.store === "sqlite" ? ` (${opts.dir}/kme-*.db)` : ""}; certificates in ${pki}`,
     "",
     `Ask kme-a for a key shared between ${a.saeId} and ${b.saeId}, then fetch it at kme-b:`,
@@ -168,6 +185,11 @@ export function registerKmsCommand(program: Command, out: (s: string) => void): 
     )
     .option("--postgres-url <url>", "PostgreSQL connection URL, with --store postgres")
     .option("--pool-bits <bits>", "bits of key to keep in each direction of each pool", "65536")
+    .option(
+      "--metrics-port <port>",
+      "port of the Prometheus metrics on 127.0.0.1 (0: a free port; off: none)",
+      "9464",
+    )
     .action(async (opts: KmsCommandOptions) => {
       const log = (entry: Record<string, unknown>) =>
         process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...entry })}\n`);

@@ -9,6 +9,7 @@
  */
 import { bitsToBytes } from "../qkd/bits.js";
 import { type KeyBlock, QkdSession, type QkdSessionOptions } from "../qkd/pipeline.js";
+import { keyBlockObservation, type ObservationSink } from "../telemetry/observations.js";
 import type { KeyUnit } from "./key-store.js";
 
 /** One block of key as both ends of a link received it. */
@@ -43,6 +44,8 @@ export class SimulatedQkdKeySource implements KeySource {
     options: QkdSessionOptions,
     /** Give up after this many discarded blocks in a row (a link that cannot make key). Default 20. */
     private readonly maxDiscardedInARow = 20,
+    /** Told of every block, delivered or discarded (M6, M10, F5). Default: none. */
+    private readonly sink?: Pick<ObservationSink, "qkdBlock">,
   ) {
     this.session = new QkdSession(options);
   }
@@ -50,6 +53,7 @@ export class SimulatedQkdKeySource implements KeySource {
   async next(): Promise<SuppliedBlock> {
     for (let tries = 0; tries < this.maxDiscardedInARow; tries++) {
       const b: KeyBlock = this.session.nextBlock();
+      this.sink?.qkdBlock(this.linkId, keyBlockObservation(b));
       if (b.status === "delivered") {
         return {
           blockId: `${this.linkId}:${b.index}`,

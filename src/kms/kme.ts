@@ -21,6 +21,8 @@
  *
  * @module
  */
+
+import type { ObservationSink } from "../telemetry/observations.js";
 import {
   badRequest,
   type ErrorBody,
@@ -212,7 +214,17 @@ export interface KmeOptions {
    * failed), for the adapter to log. Errors from the store never carry key material.
    */
   onInternalError?: (error: unknown, context: string) => void;
+  /** Told of every key handed to an SAE (keys and bits per SAE), for metrics. Default: none. */
+  sink?: Pick<ObservationSink, "keysServed">;
 }
+
+/** Audit kinds that hand keys to an SAE. */
+const SERVED_KINDS: ReadonlySet<AuditEvent["kind"]> = new Set([
+  "issued",
+  "delivered",
+  "relayed",
+  "pqc-fallback",
+]);
 
 /** What {@link Kme.recover} did with each pending key. */
 export interface RecoverySummary {
@@ -257,6 +269,7 @@ export class Kme {
   private readonly fallback?: FallbackHook;
   private readonly relay?: TrustedNodeRelay;
   private readonly onInternalError: (error: unknown, context: string) => void;
+  private readonly sink: Pick<ObservationSink, "keysServed"> | undefined;
   private readonly saes = new Map<string, SaeRegistration>();
   private readonly poolByPeer = new Map<string, KmePool>();
   private readonly poolByName = new Map<string, KmePool>();
@@ -273,6 +286,7 @@ export class Kme {
     this.fallback = options.fallback;
     this.relay = options.relay;
     this.onInternalError = options.onInternalError ?? (() => {});
+    this.sink = options.sink;
     const limits = { ...DEFAULT_KME_LIMITS, ...options.limits };
     for (const k of ["keySize", "minKeySize", "maxKeySize"] as const)
       if (!isMultipleOf8(limits[k]))
@@ -965,6 +979,8 @@ export class Kme {
    * key (keys are deleted by then), so it is reported through `onInternalError` instead of thrown.
    */
   private async audit(event: AuditEvent): Promise<void> {
+    if (this.sink && SERVED_KINDS.has(event.kind) && event.keyIds)
+      this.sink.keysServed(this.kmeId, event.actor, event.keyIds.length, event.bits ?? 0);
     try {
       await this.store.appendAudit(event);
     } catch (error) {

@@ -3,6 +3,8 @@
  * into units with the same IDs at both ends, and adds each end's share to its store (its own direction
  * and the peer's). Pool sizes, fill levels and what was supplied are observable for metrics.
  */
+
+import { type ObservationSink, observePoolLevel } from "../telemetry/observations.js";
 import { cutIntoUnits, type KeySource } from "./key-source.js";
 import type { KeyStore, PoolLevel } from "./key-store.js";
 
@@ -17,6 +19,8 @@ export interface SupplierOptions {
   targetBits: number;
   /** Wall-clock time, ms (for the audit trail). */
   clock: () => number;
+  /** Told both ends' pool levels whenever they are read (fill levels as metrics). Default: none. */
+  sink?: Pick<ObservationSink, "keyPool">;
 }
 
 /** What a supplier has done so far. */
@@ -50,6 +54,11 @@ export class KeySupplier {
   async levels(): Promise<{ a: PoolLevel | undefined; b: PoolLevel | undefined }> {
     const [a] = await this.options.a.store.poolLevels(this.pool);
     const [b] = await this.options.b.store.poolLevels(this.pool);
+    const sink = this.options.sink;
+    if (sink) {
+      if (a) observePoolLevel(sink, this.options.a.kmeId, a);
+      if (b) observePoolLevel(sink, this.options.b.kmeId, b);
+    }
     return { a, b };
   }
 

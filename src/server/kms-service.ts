@@ -18,6 +18,7 @@ import { KeySupplier } from "../kms/supplier.js";
 import { HttpsKmePeers } from "./kme-peer-client.js";
 import { registerKmePeerRoutes } from "./kme-peer-routes.js";
 import { KMS_SERVER_OPTIONS, registerKmsRoutes } from "./kms-routes.js";
+import { PrometheusSink, registerMetricsRoute } from "./prometheus.js";
 import { type MtlsFiles, mtlsServerOptions, type SaeIdSource, saeIdFromRequest } from "./tls.js";
 
 /** One site: its KME, where it listens, its store and its TLS files. */
@@ -60,11 +61,21 @@ export interface KmsNetworkSpec {
    * public keys are exchanged in process). Default true.
    */
   pqcFallback?: boolean;
+  /**
+   * Where to serve Prometheus metrics (pool levels, keys served, QKD blocks) over plain HTTP, apart from
+   * the key API. Default: no metrics listener (the sink still collects).
+   */
+  metrics?: { host?: string; port: number };
+  /** The sink the KMEs and suppliers report to. Default: a new {@link PrometheusSink}. */
+  sink?: PrometheusSink;
 }
 
 export interface RunningKms {
   /** Base URL of each KME's API, by KME ID. */
   urls: Readonly<Record<string, string>>;
+  /** URL of the Prometheus metrics, when served. */
+  metricsUrl?: string;
+  sink: PrometheusSink;
   kmes: ReadonlyMap<string, Kme>;
   suppliers: readonly KeySupplier[];
   /** Tops every pool up now (what the background loop does every interval). */
@@ -100,6 +111,7 @@ export function checkKmsNetworkSpec(spec: KmsNetworkSpec): void {
 export async function startKmsNetwork(spec: KmsNetworkSpec): Promise<RunningKms> {
   checkKmsNetworkSpec(spec);
   const log = spec.log ?? (() => {});
+  const sink = spec.sink ?? new PrometheusSink();
   const random = (n: number) => new Uint8Array(randomBytes(n));
   const clock = () => Date.now();
   const kmeIds = spec.sites.map((s) => s.kmeId);
@@ -176,6 +188,7 @@ export async function startKmsNetwork(spec: KmsNetworkSpec): Promise<RunningKms>
         relay,
         ...(pqc ? { fallback: pqc } : {}),
         onInternalError: onError,
+        sink,
       });
       kmes.set(id, kme);
       const app = Fastify({ https: mtlsServerOptions(site.tls), logger: false, ...KMS_SERVER_OPTIONS });
@@ -221,6 +234,7 @@ export async function startKmsNetwork(spec: KmsNetworkSpec): Promise<RunningKms>
         unitBits: l.unitBits,
         targetBits: l.targetBits,
         clock,
+        sink,
       }),
   );
   let filling: Promise<void> | null = null;
@@ -241,11 +255,31 @@ export async function startKmsNetwork(spec: KmsNetworkSpec): Promise<RunningKms>
     return filling;
   };
 
+  let metricsUrl: string | undefined;
+  if (spec.metrics) {
+    const app = Fastify({ logger: false });
+    registerMetricsRoute(app, sink);
+    const host = spec.metrics.host ?? "127.0.0.1";
+    try {
+      await app.listen({ host, port: spec.metrics.port });
+    } catch (e) {
+      await closeAll();
+      throw e;
+    }
+    const address = app.server.address();
+    const port = typeof address === "object" && address !== null ? address.port : spec.metrics.port;
+    metricsUrl = `http://${host.includes(":") ? `[${host}]` : host}:${port}/metrics`;
+    servers.push(app);
+    log({ level: "info", event: "listening", service: "metrics", url: metricsUrl });
+  }
+
   await fillNow();
   const timer = setInterval(() => void fillNow(), spec.refillIntervalMs ?? 1000);
   timer.unref();
   return {
     urls,
+    ...(metricsUrl ? { metricsUrl } : {}),
+    sink,
     kmes,
     suppliers,
     fillNow,

@@ -271,7 +271,11 @@ export function keyBlockObservation(block: KeyBlock): QkdBlockObservation {
 }
 
 /** Reports both directions of a KME's pool level (as `KeyStore.poolLevels` returns them). */
-export function observePoolLevel(sink: ObservationSink, kmeId: string, level: PoolLevel): void {
+export function observePoolLevel(
+  sink: Pick<ObservationSink, "keyPool">,
+  kmeId: string,
+  level: PoolLevel,
+): void {
   sink.keyPool(kmeId, level.pool, "local", level.local.bits);
   sink.keyPool(kmeId, level.pool, "peer", level.peer.bits);
 }

@@ -29,6 +29,8 @@ function start(dir: string): Promise<Server> {
       dir,
       "--port",
       "0",
+      "--metrics-port",
+      "0",
       "--store",
       "sqlite",
       "--pool-bits",

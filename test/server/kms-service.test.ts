@@ -42,7 +42,13 @@ type Keys = { keys: { key_ID: string; key: string }[] };
 describe("qnet kms: the built-in three-site service over mutual TLS", () => {
   it("serves keys from simulated QKD links: master at kme-a, the same key to the slave at kme-b, once", async () => {
     const dir = join(tmpdir(), `qnet-kms-${process.pid}-${Date.now()}`);
-    const { running, report } = await runKmsCommand({ dir, port: "0", store: "memory", poolBits: "4096" });
+    const { running, report } = await runKmsCommand({
+      dir,
+      port: "0",
+      store: "memory",
+      poolBits: "4096",
+      metricsPort: "0",
+    });
     try {
       expect(report).toContain("kme-a  https://127.0.0.1:");
       const a = running.urls["kme-a"];
@@ -78,6 +84,13 @@ describe("qnet kms: the built-in three-site service over mutual TLS", () => {
       });
       expect(atC.status).toBe(200);
       expect((atC.json as Keys).keys.map((k) => k.key)).toEqual(far.map((k) => k.key));
+      // Pool levels, keys served and QKD blocks are Prometheus metrics, labelled by KME, SAE and link.
+      expect(running.metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+      await running.fillNow();
+      const metrics = await (await fetch(running.metricsUrl!)).text();
+      expect(metrics).toMatch(/qnet_kms_pool_bits\{kme_id="kme-a",pool="a-b",direction="local"\} \d+/);
+      expect(metrics).toMatch(/qnet_kms_keys_served_total\{kme_id="kme-a",sae_id="app-a"\} 5/);
+      expect(metrics).toMatch(/qnet_qkd_secret_key_bits_total\{link_id="a-b"\} \d+/);
     } finally {
       await running.close();
     }
