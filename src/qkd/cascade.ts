@@ -56,11 +56,53 @@ export interface CascadeParams {
    */
   blockParityInference?: boolean;
   /**
+   * Draw each pass's permutation once for frames of up to this many bits and reuse it, restricted to
+   * the frame, for every frame under the same seed (a session's blocks, whose lengths differ a little).
+   * Restricting a uniform permutation of [0, N) to the values below n, in order, is a uniform
+   * permutation of [0, n), so nothing changes statistically; the shuffle is just not redone per frame.
+   * Must be ≥ the frame length. Default: a fresh shuffle of exactly n per plan.
+   */
+  permutationCapacity?: number;
+  /**
    * Never ask for a one-bit half of a binary search whose value earlier answers already determine
    * (say, a bit at the end of a search in another pass). Default: true for `optimized`, false for
    * `original`.
    */
   knownBitInference?: boolean;
+}
+
+/** A uniform shuffle of [0, n) from pass `p`'s stream (Fisher–Yates). */
+function shuffled(n: number, streams: RngStreams, p: number): Uint32Array {
+  const rng = streams.stream(p);
+  const perm = new Uint32Array(n);
+  for (let i = 0; i < n; i++) perm[i] = i;
+  for (let i = n - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    const t = perm[i];
+    perm[i] = perm[j];
+    perm[j] = t;
+  }
+  return perm;
+}
+
+/** Base shuffles for `permutationCapacity`, by seed and capacity; the last two kept (≈ 4·N bytes per pass). */
+const baseShuffles = new Map<string, Uint32Array[]>();
+
+function basePermutation(
+  seed: number | string,
+  capacity: number,
+  p: number,
+  streams: RngStreams,
+): Uint32Array {
+  const key = `${typeof seed}:${seed}:${capacity}`;
+  let passes = baseShuffles.get(key);
+  if (passes === undefined) {
+    passes = [];
+    baseShuffles.set(key, passes);
+    while (baseShuffles.size > 2) baseShuffles.delete(baseShuffles.keys().next().value!);
+  }
+  passes[p] ??= shuffled(capacity, streams, p);
+  return passes[p];
 }
 
 /** The block sizes of the `original` schedule (Brassard & Salvail 1993): k1 = ⌈0.73/Q⌉, k_i = 2·k_(i−1). */
@@ -201,18 +243,22 @@ export class CascadePlan {
     this.blockParityInference = params.blockParityInference ?? variant === "optimized";
     this.knownBitInference = params.knownBitInference ?? variant === "optimized";
 
+    const capacity = params.permutationCapacity;
+    if (capacity !== undefined && !(Number.isSafeInteger(capacity) && capacity >= n))
+      throw new RangeError(
+        `CascadePlan: permutationCapacity must be an integer ≥ the frame length ${n}, got ${capacity}`,
+      );
     const streams = new RngStreams(this.seed).child("cascade-permutations");
     const perms: Uint32Array[] = [];
     const invs: Uint32Array[] = [];
     for (let p = 0; p < sizes.length; p++) {
-      const rng = streams.stream(p);
-      const perm = new Uint32Array(n);
-      for (let i = 0; i < n; i++) perm[i] = i;
-      for (let i = n - 1; i > 0; i--) {
-        const j = rng.int(i + 1);
-        const t = perm[i];
-        perm[i] = perm[j];
-        perm[j] = t;
+      let perm: Uint32Array;
+      if (capacity === undefined) perm = shuffled(n, streams, p);
+      else {
+        const base = basePermutation(this.seed, capacity, p, streams);
+        perm = new Uint32Array(n);
+        let k = 0;
+        for (let i = 0; i < capacity; i++) if (base[i] < n) perm[k++] = base[i];
       }
       const inv = new Uint32Array(n);
       for (let i = 0; i < n; i++) inv[perm[i]] = i;

@@ -306,7 +306,9 @@ export class QkdSession {
     const ec = reconcileCascade(alice, bob, {
       estimatedQber: qberEstimate,
       variant: p.cascade,
-      seed: `${this.fingerprint}:${index}`,
+      // One public seed per session: the passes' shuffles are drawn once and restricted to each block.
+      seed: this.fingerprint,
+      permutationCapacity: Math.ceil(1.25 * (zTotal <= 1.25 * p.blockBits ? p.blockBits : zTotal)),
     });
     this.channel.roundTrips(
       "bob",
