@@ -105,6 +105,9 @@ export type TakeResult =
   /** At least one key exists but `sae` is not among its slaves. */
   | { status: "unauthorized"; keyIds: string[] };
 
+/** The audit record of a take, completed by the store with the key IDs and bits. */
+export type TakeAudit = Pick<AuditEvent, "kind" | "actor" | "detail">;
+
 /** One entry of the append-only audit log. */
 export interface AuditEvent {
   /** Assigned by the store, increasing. */
@@ -179,9 +182,11 @@ export interface KeyStore {
 
   /**
    * A slave takes reserved keys: all or nothing. Each slave may take a key once; the key's material is
-   * deleted when its last slave has taken it.
+   * deleted when its last slave has taken it. When `audit` is given and the take succeeds, an audit
+   * event with its fields, the key IDs and their total bits, at `nowMs`, is appended in the same
+   * transaction: a delivery is never committed without its record.
    */
-  takeReserved(keyIds: readonly string[], sae: string, nowMs: number): Promise<TakeResult>;
+  takeReserved(keyIds: readonly string[], sae: string, nowMs: number, audit?: TakeAudit): Promise<TakeResult>;
 
   /** Keys reserved here that `sae` may still take. */
   reservedCount(sae?: string): Promise<number>;

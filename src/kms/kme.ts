@@ -465,7 +465,12 @@ export class Kme {
     if (!parsed.ok) return this.refused(caller, parsed.response, now, "dec_keys");
     let taken: Awaited<ReturnType<KeyStore["takeReserved"]>>;
     try {
-      taken = await this.store.takeReserved(parsed.value, caller, now);
+      // The delivery and its audit record commit together.
+      taken = await this.store.takeReserved(parsed.value, caller, now, {
+        kind: "delivered",
+        actor: caller,
+        detail: `master=${masterSae}`,
+      });
     } catch (error) {
       return this.internalError(caller, error, "dec_keys", now);
     }
@@ -473,14 +478,12 @@ export class Kme {
       return this.refused(caller, keysNotFound(taken.keyIds), now, "dec_keys", taken.keyIds);
     if (taken.status === "unauthorized")
       return this.refused(caller, { status: 401 }, now, "dec_keys: not a slave of these keys", taken.keyIds);
-    await this.audit({
-      atMs: now,
-      kind: "delivered",
-      actor: caller,
-      keyIds: taken.keys.map((k) => k.keyId),
-      bits: taken.keys.reduce((s, k) => s + k.sizeBits, 0),
-      detail: `master=${masterSae}`,
-    });
+    this.sink?.keysServed(
+      this.kmeId,
+      caller,
+      taken.keys.length,
+      taken.keys.reduce((s, k) => s + k.sizeBits, 0),
+    );
     return {
       status: 200,
       body: {

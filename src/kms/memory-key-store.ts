@@ -21,6 +21,7 @@ import type {
   PoolLevel,
   ReserveMaterialArgs,
   ReservePeerArgs,
+  TakeAudit,
   TakeResult,
 } from "./key-store.js";
 
@@ -130,6 +131,21 @@ export function closedError(): Error {
 }
 
 /** A copy of an audit event with only the fields that are set, and the given sequence number. */
+/** The full audit event of a take: the caller's fields, the key IDs, their total bits, the time. */
+export function takeAuditEvent(
+  audit: TakeAudit,
+  keyIds: readonly string[],
+  nowMs: number,
+  sizeBits: (keyId: string) => number,
+): AuditEvent {
+  return {
+    ...audit,
+    atMs: nowMs,
+    keyIds: [...keyIds],
+    bits: keyIds.reduce((s, id) => s + sizeBits(id), 0),
+  };
+}
+
 export function normalizeAudit(event: AuditEvent, seq: number): AuditEvent {
   const out: AuditEvent = { seq, atMs: event.atMs, kind: event.kind, actor: event.actor };
   if (event.pool !== undefined) out.pool = event.pool;
@@ -396,11 +412,18 @@ export class MemoryKeyStore implements KeyStore {
     return "ok";
   }
 
-  async takeReserved(keyIds: readonly string[], sae: string, _nowMs: number): Promise<TakeResult> {
+  async takeReserved(
+    keyIds: readonly string[],
+    sae: string,
+    nowMs: number,
+    audit?: TakeAudit,
+  ): Promise<TakeResult> {
     this.open();
     checkId("SAE", sae);
     const decision = decideTake(keyIds, sae, (id) => this.reserved.get(id));
     if (decision.status !== "ok") return decision;
+    const event = audit && takeAuditEvent(audit, keyIds, nowMs, (id) => this.reserved.get(id)!.sizeBits);
+    if (event) checkAudit(event);
     const keys: DeliveredKey[] = [];
     for (const id of keyIds) {
       const k = this.reserved.get(id)!;
@@ -411,6 +434,7 @@ export class MemoryKeyStore implements KeyStore {
         k.material = null;
       }
     }
+    if (event) this.audit.push(normalizeAudit(event, this.audit.length + 1));
     return { status: "ok", keys };
   }
 

@@ -31,6 +31,7 @@ import type {
   PoolLevel,
   ReserveMaterialArgs,
   ReservePeerArgs,
+  TakeAudit,
   TakeResult,
 } from "../kms/key-store.js";
 import {
@@ -46,6 +47,7 @@ import {
   decideTake,
   duplicateUnitError,
   normalizeAudit,
+  takeAuditEvent,
   uniqueSlaves,
 } from "../kms/memory-key-store.js";
 import { keyAad, unitAad } from "./cipher.js";
@@ -496,7 +498,12 @@ export class PostgresKeyStore implements KeyStore {
     return true;
   }
 
-  async takeReserved(keyIds: readonly string[], sae: string, nowMs: number): Promise<TakeResult> {
+  async takeReserved(
+    keyIds: readonly string[],
+    sae: string,
+    nowMs: number,
+    audit?: TakeAudit,
+  ): Promise<TakeResult> {
     checkId("SAE", sae);
     return this.tx<TakeResult>(async (c) => {
       // Lock the keys in key ID order, so two takers of overlapping sets cannot deadlock; a second taker
@@ -545,6 +552,11 @@ export class PostgresKeyStore implements KeyStore {
         await c.query(`UPDATE ${this.s}.keys SET state = 'taken', material = NULL WHERE key_id = ANY($1)`, [
           finished,
         ]);
+      if (audit)
+        await this.insertAudit(
+          c,
+          takeAuditEvent(audit, keyIds, nowMs, (id) => found.get(id)!.row.size_bits),
+        );
       return { status: "ok", keys };
     });
   }
@@ -567,20 +579,24 @@ export class PostgresKeyStore implements KeyStore {
 
   async appendAudit(event: AuditEvent): Promise<void> {
     checkAudit(event);
-    await this.tx(async (c) => {
-      await c.query(
-        `INSERT INTO ${this.s}.audit (at_ms, kind, actor, pool, key_ids, bits, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-        [
-          event.atMs,
-          event.kind,
-          event.actor,
-          event.pool ?? null,
-          event.keyIds === undefined ? null : [...event.keyIds],
-          event.bits ?? null,
-          event.detail ?? null,
-        ],
-      );
-    });
+    await this.tx((c) => this.insertAudit(c, event));
+  }
+
+  /** Inserts an audit event in the transaction of client `c`. */
+  private async insertAudit(c: pg.PoolClient, event: AuditEvent): Promise<void> {
+    checkAudit(event);
+    await c.query(
+      `INSERT INTO ${this.s}.audit (at_ms, kind, actor, pool, key_ids, bits, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      [
+        event.atMs,
+        event.kind,
+        event.actor,
+        event.pool ?? null,
+        event.keyIds === undefined ? null : [...event.keyIds],
+        event.bits ?? null,
+        event.detail ?? null,
+      ],
+    );
   }
 
   async queryAudit(query: AuditQuery = {}): Promise<AuditEvent[]> {

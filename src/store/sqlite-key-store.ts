@@ -29,6 +29,7 @@ import type {
   PoolLevel,
   ReserveMaterialArgs,
   ReservePeerArgs,
+  TakeAudit,
   TakeResult,
 } from "../kms/key-store.js";
 import {
@@ -44,6 +45,7 @@ import {
   decideTake,
   duplicateUnitError,
   normalizeAudit,
+  takeAuditEvent,
   uniqueSlaves,
 } from "../kms/memory-key-store.js";
 import { KeyDecryptionError, keyAad, MASTER_KEY_CHECK_AAD, unitAad } from "./cipher.js";
@@ -431,7 +433,12 @@ export class SqliteKeyStore implements KeyStore {
     for (const s of slaves) slave.run(keyId, s);
   }
 
-  async takeReserved(keyIds: readonly string[], sae: string, nowMs: number): Promise<TakeResult> {
+  async takeReserved(
+    keyIds: readonly string[],
+    sae: string,
+    nowMs: number,
+    audit?: TakeAudit,
+  ): Promise<TakeResult> {
     checkId("SAE", sae);
     return this.write((): TakeResult => {
       const keyRow = this.db.prepare(
@@ -464,6 +471,7 @@ export class SqliteKeyStore implements KeyStore {
         mark.run(nowMs, id, sae);
         if (k.taken.size + 1 === k.slaves.length) finish.run(id);
       }
+      if (audit) this.insertAudit(takeAuditEvent(audit, keyIds, nowMs, (id) => found.get(id)!.row.size_bits));
       return { status: "ok", keys };
     });
   }
@@ -484,7 +492,13 @@ export class SqliteKeyStore implements KeyStore {
 
   async appendAudit(event: AuditEvent): Promise<void> {
     checkAudit(event);
-    this.write(() => {
+    this.write(() => this.insertAudit(event));
+  }
+
+  /** Inserts an audit event in the current transaction. */
+  private insertAudit(event: AuditEvent): void {
+    checkAudit(event);
+    {
       const seq = this.db
         .prepare(
           `INSERT INTO audit (at_ms, kind, actor, pool, key_ids, bits, detail) VALUES (?, ?, ?, ?, ?, ?, ?)`,
@@ -500,7 +514,7 @@ export class SqliteKeyStore implements KeyStore {
         ).lastInsertRowid;
       const link = this.db.prepare("INSERT OR IGNORE INTO audit_keys (key_id, seq) VALUES (?, ?)");
       for (const k of event.keyIds ?? []) link.run(k, seq);
-    });
+    }
   }
 
   async queryAudit(query: AuditQuery = {}): Promise<AuditEvent[]> {

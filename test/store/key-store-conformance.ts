@@ -339,6 +339,26 @@ export function describeKeyStoreConformance(
         return m;
       }
 
+      it("records the delivery in the audit log in the same transaction, and nothing when it fails", async () => {
+        const s = await fresh();
+        await threeKeys(s);
+        const audit = { kind: "delivered" as const, actor: "s1", detail: "master=m" };
+        expect((await s.takeReserved(["k1", "k3"], "s1", T0, audit)).status).toBe("unauthorized");
+        expect((await s.takeReserved(["k1", "nope"], "s1", T0, audit)).status).toBe("not-found");
+        expect(await s.queryAudit({ kind: "delivered" })).toEqual([]);
+        expect((await s.takeReserved(["k2", "k1"], "s1", T0 + 5, audit)).status).toBe("ok");
+        const events = await s.queryAudit({ kind: "delivered" });
+        expect(events).toHaveLength(1);
+        expect(events[0]).toMatchObject({
+          atMs: T0 + 5,
+          kind: "delivered",
+          actor: "s1",
+          keyIds: ["k2", "k1"],
+          bits: 256,
+          detail: "master=m",
+        });
+      });
+
       it("takes several keys at once, in the order asked", async () => {
         const s = await fresh();
         const m = await threeKeys(s);
