@@ -40,6 +40,34 @@ export interface SimulationOptions {
    * after the call returns: copy it to keep it. Default: none.
    */
   onPairDelivered?: (requestId: string, state: BellDiagonal, timeNs: number) => void;
+  /**
+   * Told what happens as it happens, for live metrics: heralds, delivered pairs, memory use. The
+   * telemetry layer's `ObservationSink` fits. Default: none (and no cost).
+   */
+  observer?: SimulationObserver;
+}
+
+/**
+ * What a simulation reports as it runs, named and shaped like the telemetry layer's observations so
+ * that a sink can be passed straight in. Link and node IDs are the topology's canonical IDs.
+ */
+export interface SimulationObserver {
+  /** The model's success probability per attempt of a link, once at the start. */
+  linkExpectedSuccess(linkId: string, probability: number): void;
+  /** A herald: the attempts it took (including itself) and one success. */
+  linkAttempts(linkId: string, attempts: number, successes: number): void;
+  /** Fidelity of a pair as heralded. */
+  pairFidelity(linkId: string, fidelity: number): void;
+  /** A pair handed to a request's end nodes, with its fidelity and the time since the previous one (s). */
+  pairDelivered(
+    route: { requestId: string; srcNodeId: string; dstNodeId: string },
+    fidelity: number,
+    latencyS: number,
+  ): void;
+  /** A node's occupied memory qubits changed. */
+  memoryOccupancy(nodeId: string, occupied: number, capacity: number): void;
+  /** A qubit gave up its half of a pair after holding it this long (s). */
+  memoryStorageTime(nodeId: string, seconds: number): void;
 }
 
 /** One bin of a link's timeline: attempts made and pairs heralded in [start_s, start_s + bin). */
@@ -459,7 +487,21 @@ export class NetworkSimulation implements EventHandler {
   }
 
   /** Runs until `untilNs` (or until every request is complete) and returns the report. */
+  /** Canonical ID of the topology link under path link `l` (for observations). */
+  private linkIdOf(l: number): string {
+    return this.topology.links[this.plan.links[l].topologyLink].id;
+  }
+
   run(untilNs: number): SimulationReport {
+    const observer = this.options.observer;
+    if (observer) {
+      const seen = new Set<number>();
+      for (const l of this.plan.links) {
+        if (seen.has(l.topologyLink)) continue;
+        seen.add(l.topologyLink);
+        observer.linkExpectedSuccess(this.topology.links[l.topologyLink].id, l.model.successProbability);
+      }
+    }
     if (!(untilNs > 0)) throw new RangeError(`simulation time must be > 0 ns, got ${untilNs}`);
     if (this.timelineBinNs > 0 && Number.isFinite(untilNs)) {
       const bins = Math.ceil(untilNs / this.timelineBinNs);
@@ -616,6 +658,8 @@ export class NetworkSimulation implements EventHandler {
     const l = this.qLink[q0]; // a link pair's lower end generates on its link
     const path = this.linkPath[l];
     this.linkSuccesses[l]++;
+    const observer = this.options.observer;
+    if (observer) observer.linkAttempts(this.linkIdOf(l), this.pAttempts[p], 1);
     if (this.timelineBinNs > 0) {
       const periodNs = this.linkPeriodNs[l];
       this.binAttempts(l, this.pGenStart[p], this.pAttempts[p], periodNs);
@@ -635,6 +679,7 @@ export class NetworkSimulation implements EventHandler {
     s[2] = heralded[2];
     s[3] = heralded[3];
     this.linkFidelity[l].add(s[0]);
+    if (observer) observer.pairFidelity(this.linkIdOf(l), s[0]);
     this.pPhase[p] = STORED;
     this.pDead[p] = 0;
     // The qubits have decohered since they took their halves of the pair.
@@ -947,6 +992,11 @@ export class NetworkSimulation implements EventHandler {
           this.reqDelivered[path]++;
           this.reqFidelity[path].add(f);
           this.reqLatency[path].add((now - this.reqLastDelivery[path]) / 1e9);
+          this.options.observer?.pairDelivered(
+            { requestId: req.id, srcNodeId: req.src, dstNodeId: req.dst },
+            f,
+            (now - this.reqLastDelivery[path]) / 1e9,
+          );
           this.reqLastDelivery[path] = now;
           this.runApplication(path, this.pState[p]);
           this.options.onPairDelivered?.(req.id, this.pState[p], now);
@@ -1086,6 +1136,10 @@ export class NetworkSimulation implements EventHandler {
     this.setOccupied(this.occupied - 1, now);
     this.setNodeOccupied(this.qNode[q], -1, now);
     this.nodeStorage[this.qNode[q]].add((now - this.qStoredAt[q]) / 1e9);
+    this.options.observer?.memoryStorageTime(
+      this.topology.nodes[this.qNode[q]].id,
+      (now - this.qStoredAt[q]) / 1e9,
+    );
   }
 
   /** Frees a qubit for new generation on its link. */
@@ -1122,6 +1176,12 @@ export class NetworkSimulation implements EventHandler {
     const n = this.nodeOccupied[node] + delta;
     this.nodeOccupied[node] = n;
     if (n > this.nodeOccupiedMax[node]) this.nodeOccupiedMax[node] = n;
+    if (delta !== 0)
+      this.options.observer?.memoryOccupancy(
+        this.topology.nodes[node].id,
+        n,
+        this.topology.nodes[node].memory.qubits,
+      );
   }
 
   private setOccupied(n: number, now: number): void {

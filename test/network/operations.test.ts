@@ -261,3 +261,34 @@ describe("delivered pairs to a callback", () => {
     expect(times.every((v, i) => i === 0 || v >= times[i - 1])).toBe(true);
   });
 });
+
+describe("observations as the simulation runs (live metrics)", () => {
+  it("reports every herald, delivery and memory change, consistent with the final report", async () => {
+    const { RecordingSink } = await import("../../src/telemetry/observations.js");
+    const sink = new RecordingSink();
+    const t = chain({ links: 2, p: 0.2, attemptDurationNs: 1000, fidelity: 0.95, request: { pairs: 300 } });
+    const r = simulate(t, 1e9, { seed: 12, observer: sink });
+    // The model's expectation, once per link.
+    expect(sink.of("linkExpectedSuccess").map((o) => [o.linkId, o.probability])).toEqual([
+      ["n0-n1", 0.2],
+      ["n1-n2", 0.2],
+    ]);
+    for (const link of r.links) {
+      const heralds = sink.of("linkAttempts").filter((o) => o.linkId === link.id);
+      expect(heralds.reduce((s, o) => s + o.successes, 0)).toBe(link.successes);
+      // Attempts are observed at each herald: all but those still running at the end of the run.
+      expect(heralds.reduce((s, o) => s + o.attempts, 0)).toBeLessThanOrEqual(link.attempts);
+      expect(sink.of("pairFidelity").filter((o) => o.linkId === link.id)).toHaveLength(link.successes);
+    }
+    const delivered = sink.of("pairDelivered");
+    expect(delivered).toHaveLength(300);
+    expect(delivered[0].route).toEqual({ requestId: "req", srcNodeId: "n0", dstNodeId: "n2" });
+    const meanF = delivered.reduce((s, o) => s + o.fidelity, 0) / delivered.length;
+    expect(meanF).toBeCloseTo(r.requests[0].fidelity.mean, 12);
+    // Occupancy never exceeds capacity, and storage times match the report's mean.
+    for (const o of sink.of("memoryOccupancy")) expect(o.occupied).toBeLessThanOrEqual(o.capacity);
+    const repeater = sink.of("memoryStorageTime").filter((o) => o.nodeId === "n1");
+    const mean = repeater.reduce((s, o) => s + o.seconds, 0) / repeater.length;
+    expect(mean).toBeCloseTo(r.memory.nodes[1].storage_time_s.mean, 12);
+  });
+});
