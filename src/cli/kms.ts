@@ -18,6 +18,7 @@ import { PostgresKeyStore } from "../store/postgres-key-store.js";
 import { SqliteKeyStore } from "../store/sqlite-key-store.js";
 import { runCertsCommand } from "./certs.js";
 import { InputError, UsageError } from "./errors.js";
+import { loadTopology } from "./simulate.js";
 
 export interface KmsCommandOptions {
   /** Data directory: certificates, master key, SQLite stores. */
@@ -31,6 +32,48 @@ export interface KmsCommandOptions {
   poolBits: string;
   /** Port of the Prometheus metrics listener (127.0.0.1); "off" for none. Default 9464. */
   metricsPort?: string;
+  /**
+   * A topology file: one KME per `end` or `trusted` node, a simulated QKD link on every physical link
+   * between two of them, and one SAE `app-<node>` per end node. Default: the built-in three sites.
+   */
+  topology?: string;
+}
+
+/** Sites, SAEs and QKD links of the network a `qnet kms` run serves. */
+interface KmsLayout {
+  kmes: string[];
+  saes: SaeRegistration[];
+  links: { linkId: string; a: string; b: string; lengthKm: number; attenuationDbPerKm: number }[];
+}
+
+const DEV_LAYOUT = (): KmsLayout => ({
+  kmes: [...DEV_KMES],
+  saes: DEV_SAES,
+  links: DEV_LINKS.map((l) => ({ ...l, attenuationDbPerKm: 0.2 })),
+});
+
+/** The KMS layout of a topology file; an InputError when it has nothing to serve. */
+function layoutOfTopology(path: string): KmsLayout {
+  const topology = loadTopology(path);
+  const sites = topology.nodes.filter((n) => n.type === "end" || n.type === "trusted");
+  const ids = new Set(sites.map((n) => n.id));
+  const links = topology.links
+    .filter((l) => ids.has(l.a) && ids.has(l.b) && l.quantum.kind === "physical")
+    .map((l) => ({
+      linkId: l.id,
+      a: l.a,
+      b: l.b,
+      lengthKm: l.quantum.lengthKm,
+      attenuationDbPerKm: l.quantum.kind === "physical" ? l.quantum.attenuationDbPerKm : 0.2,
+    }));
+  const saes: SaeRegistration[] = sites
+    .filter((n) => n.type === "end")
+    .map((n) => ({ saeId: `app-${n.id}`, kmeId: n.id, policy: "hybrid" }));
+  if (links.length === 0 || saes.length < 2)
+    throw new InputError(
+      `${path}: a key service needs at least two end nodes and one physical link between end or trusted nodes; this topology has ${saes.length} end node(s) and ${links.length} such link(s)`,
+    );
+  return { kmes: sites.map((n) => n.id), saes, links };
 }
 
 /** The built-in network. */
@@ -85,9 +128,17 @@ export async function runKmsCommand(
   } catch (e) {
     throw new InputError(`cannot create the data directory '${opts.dir}': ${(e as Error).message}`);
   }
+  const layout = opts.topology === undefined ? DEV_LAYOUT() : layoutOfTopology(opts.topology);
   const pki = join(opts.dir, "pki");
-  if (!existsSync(join(pki, "ca.pem")))
-    await runCertsCommand({ out: pki, kme: [...DEV_KMES], sae: DEV_SAES.map((s) => s.saeId) });
+  const missingKmes = layout.kmes.filter((id) => !existsSync(join(pki, `kme-${id}.pem`)));
+  const missingSaes = layout.saes.map((s) => s.saeId).filter((id) => !existsSync(join(pki, `sae-${id}.pem`)));
+  if (missingKmes.length > 0 || missingSaes.length > 0)
+    await runCertsCommand({
+      out: pki,
+      kme: missingKmes,
+      sae: missingSaes,
+      reuseCa: existsSync(join(pki, "ca.pem")),
+    });
   let cipher: AesGcmKeyCipher;
   try {
     cipher = new AesGcmKeyCipher(masterKey(opts.dir));
@@ -102,7 +153,7 @@ export async function runKmsCommand(
     return SqliteKeyStore.open(join(opts.dir, `${kmeId}.db`), cipher);
   };
   try {
-    for (const id of DEV_KMES) stores.push(await openStore(id));
+    for (const id of layout.kmes) stores.push(await openStore(id));
   } catch (e) {
     for (const s of stores) await s.close();
     throw new InputError(`cannot open the key store: ${(e as Error).message}`);
@@ -110,7 +161,7 @@ export async function runKmsCommand(
   const sink = new PrometheusSink();
   const spec: KmsNetworkSpec = {
     sink,
-    sites: DEV_KMES.map((kmeId, i) => ({
+    sites: layout.kmes.map((kmeId, i) => ({
       kmeId,
       port: port === 0 ? 0 : port + i,
       store: stores[i],
@@ -120,9 +171,9 @@ export async function runKmsCommand(
         caFile: join(pki, "ca.pem"),
       },
     })),
-    saes: DEV_SAES,
+    saes: layout.saes,
     ...(metricsPort !== undefined ? { metrics: { port: metricsPort } } : {}),
-    links: DEV_LINKS.map((l) => ({
+    links: layout.links.map((l) => ({
       linkId: l.linkId,
       a: l.a,
       b: l.b,
@@ -130,7 +181,11 @@ export async function runKmsCommand(
       targetBits: poolBits,
       source: new SimulatedQkdKeySource(
         l.linkId,
-        { link: { lengthKm: l.lengthKm }, parameters: { blockBits: 200_000 }, seed: l.linkId },
+        {
+          link: { lengthKm: l.lengthKm, attenuationDbPerKm: l.attenuationDbPerKm },
+          parameters: { blockBits: 200_000 },
+          seed: l.linkId,
+        },
         20,
         sink,
       ),
@@ -146,24 +201,27 @@ export async function runKmsCommand(
     if (code === "EADDRINUSE") throw new InputError(`${(e as Error).message}: choose another --port`);
     throw e;
   }
-  const a = DEV_SAES[0];
-  const b = DEV_SAES[1];
+  // The example pair: two SAEs at the ends of the first QKD link that joins two SAEs' sites.
+  const saeAt = (kme: string) => layout.saes.find((s) => s.kmeId === kme);
+  const pair = layout.links.find((l) => saeAt(l.a) && saeAt(l.b));
+  const [a, b] = pair ? [saeAt(pair.a)!, saeAt(pair.b)!] : [layout.saes[0], layout.saes[1]];
   const lines = [
-    "qnet kms: key management service (ETSI GS QKD 014 over mutual TLS)",
+    `qnet kms: key management service (ETSI GS QKD 014 over mutual TLS)${opts.topology ? ` for ${opts.topology}` : ""}`,
     "",
-    ...DEV_KMES.map(
-      (id) => `  ${id}  ${running.urls[id]}  (SAE ${DEV_SAES.find((s) => s.kmeId === id)!.saeId})`,
-    ),
+    ...layout.kmes.map((id) => {
+      const saes = layout.saes.filter((s) => s.kmeId === id).map((s) => s.saeId);
+      return `  ${id}  ${running.urls[id]}  (${saes.length > 0 ? `SAE ${saes.join(", ")}` : "trusted node"})`;
+    }),
     "",
-    `  QKD links: ${DEV_LINKS.map((l) => `${l.linkId} (${l.lengthKm} km)`).join(", ")}; pools kept at ${poolBits} bits per direction`,
+    `  QKD links: ${layout.links.map((l) => `${l.linkId} (${l.lengthKm} km)`).join(", ")}; pools kept at ${poolBits} bits per direction`,
     ...(running.metricsUrl ? [`  metrics: ${running.metricsUrl}`] : []),
-    `  store: ${opts.store}${opts.store === "sqlite" ? ` (${opts.dir}/kme-*.db)` : ""}; certificates in ${pki}`,
+    `  store: ${opts.store}${opts.store === "sqlite" ? ` (${opts.dir}/<KME>.db)` : ""}; certificates in ${pki}`,
     "",
-    `Ask kme-a for a key shared between ${a.saeId} and ${b.saeId}, then fetch it at kme-b:`,
+    `Ask ${a.kmeId} for a key shared between ${a.saeId} and ${b.saeId}, then fetch it at ${b.kmeId}:`,
     `  curl --cacert ${pki}/ca.pem --cert ${pki}/sae-${a.saeId}.pem --key ${pki}/sae-${a.saeId}-key.pem \\`,
-    `    ${running.urls["kme-a"]}/api/v1/keys/${b.saeId}/enc_keys`,
+    `    ${running.urls[a.kmeId]}/api/v1/keys/${b.saeId}/enc_keys`,
     `  curl --cacert ${pki}/ca.pem --cert ${pki}/sae-${b.saeId}.pem --key ${pki}/sae-${b.saeId}-key.pem \\`,
-    `    "${running.urls["kme-b"]}/api/v1/keys/${a.saeId}/dec_keys?key_ID=<key_ID from the first call>"`,
+    `    "${running.urls[b.kmeId]}/api/v1/keys/${a.saeId}/dec_keys?key_ID=<key_ID from the first call>"`,
     "",
     "Stop with Ctrl-C.",
   ];
@@ -175,8 +233,9 @@ export function registerKmsCommand(program: Command, out: (s: string) => void): 
   program
     .command("kms")
     .description(
-      "run the key management service on this machine: three sites joined by simulated QKD links, each KME " +
-        "serving ETSI GS QKD 014 over mutual TLS, with development certificates made on first run",
+      "run the key management service on this machine: three sites joined by simulated QKD links (or the " +
+        "end and trusted nodes of --topology), each KME serving ETSI GS QKD 014 over mutual TLS, with " +
+        "development certificates made on first run",
     )
     .option("--dir <dir>", "data directory (certificates, master key, SQLite stores)", "qnet-kms")
     .option("--port <port>", "port of kme-a; kme-b and kme-c take the next two (0: free ports)", "8443")

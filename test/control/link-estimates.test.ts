@@ -79,7 +79,9 @@ describe("LinkEstimator", () => {
   });
 
   it("averages fidelity samples with an exponential weight", () => {
-    const est = new LinkEstimator(topo([abstractLink("a", "b", 0.5, 1e6, 0.9)]), { fidelitySampleWeight: 0.5 });
+    const est = new LinkEstimator(topo([abstractLink("a", "b", 0.5, 1e6, 0.9)]), {
+      fidelitySampleWeight: 0.5,
+    });
     est.observeFidelity("a-b", 0.8);
     expect(est.fidelity("a-b")).toBeCloseTo(0.85, 12);
     for (let i = 0; i < 60; i++) est.observeFidelity("a-b", 0.7);

@@ -136,6 +136,52 @@ describe("qnet kms: the built-in three-site service over mutual TLS", () => {
     }
   }, 60_000);
 
+  it("serves a topology file: a KME per end or trusted node, keys between sites relayed through the hub", async () => {
+    const dir = join(tmpdir(), `qnet-kms-${process.pid}-${Date.now()}-star`);
+    const { running, report } = await runKmsCommand({
+      dir,
+      port: "0",
+      store: "memory",
+      poolBits: "2048",
+      metricsPort: "off",
+      topology: join(import.meta.dirname, "..", "..", "examples", "trusted-star.yaml"),
+    });
+    try {
+      expect(Object.keys(running.urls).sort()).toEqual(["bank-a", "bank-b", "datacentre", "exchange", "hub"]);
+      expect(report).toContain("hub  https://127.0.0.1:");
+      expect(report).toContain("(trusted node)");
+      // bank-a and bank-b share no link: the hub relays.
+      const got = await call(dir, "app-bank-a", `${running.urls["bank-a"]}/api/v1/keys/app-bank-b/enc_keys`, {
+        number: 1,
+      });
+      expect(got.status, JSON.stringify(got.json)).toBe(200);
+      const keys = (got.json as Keys).keys;
+      const back = await call(
+        dir,
+        "app-bank-b",
+        `${running.urls["bank-b"]}/api/v1/keys/app-bank-a/dec_keys`,
+        {
+          key_IDs: keys.map((k) => ({ key_ID: k.key_ID })),
+        },
+      );
+      expect((back.json as Keys).keys.map((k) => k.key)).toEqual(keys.map((k) => k.key));
+    } finally {
+      await running.close();
+    }
+    await expect(
+      runKmsCommand({
+        dir,
+        port: "0",
+        store: "memory",
+        poolBits: "2048",
+        metricsPort: "off",
+        topology: join(import.meta.dirname, "..", "..", "examples", "repeater-chain.yaml"),
+      }),
+    ).rejects.toThrow(
+      /a key service needs at least two end nodes and one physical link between end or trusted nodes/,
+    );
+  }, 60_000);
+
   it("rejects bad flags", async () => {
     await expect(
       runKmsCommand({ dir: "/tmp/x", port: "99999", store: "memory", poolBits: "4096" }),
