@@ -5,18 +5,22 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Fastify from "fastify";
 import { runCertsCommand } from "../src/cli/certs.js";
+import type { KeyStore } from "../src/kms/key-store.js";
 import { Kme, type PeerKmes, type SaeRegistration } from "../src/kms/kme.js";
 import { MemoryKeyStore } from "../src/kms/memory-key-store.js";
 import { KMS_SERVER_OPTIONS, registerKmsRoutes } from "../src/server/kms-routes.js";
 import { mtlsServerOptions, saeIdFromRequest } from "../src/server/tls.js";
+import { AesGcmKeyCipher } from "../src/store/cipher.js";
+import { SqliteKeyStore } from "../src/store/sqlite-key-store.js";
 import type { Bench, BenchResult } from "./harness.js";
 
 /**
  * Key requests per second and latency over mutual TLS: one 256-bit key per `enc_keys` request from a
  * master SAE at kme-a (the peer reservation at kme-b happens in process), against a no-op route on the
- * same server, same TLS session reuse, same concurrency, in the same run.
+ * same server, same TLS session reuse, same concurrency, in the same run; with in-memory stores and with
+ * the default SQLite stores (durable commits, encrypted at rest).
  */
-async function kmsBench(): Promise<BenchResult[]> {
+async function kmsBench(storeKind: "memory" | "sqlite"): Promise<BenchResult[]> {
   const dir = mkdtempSync(join(tmpdir(), "qnet-bench-kms-"));
   const pki = join(dir, "pki");
   await runCertsCommand({ out: pki, kme: ["kme-a", "kme-b"], sae: ["app-a", "app-b"] });
@@ -24,10 +28,17 @@ async function kmsBench(): Promise<BenchResult[]> {
     { saeId: "app-a", kmeId: "kme-a", policy: "qkd-only" },
     { saeId: "app-b", kmeId: "kme-b", policy: "qkd-only" },
   ];
-  const stores = { a: new MemoryKeyStore(), b: new MemoryKeyStore() };
+  const cipher = new AesGcmKeyCipher(randomBytes(32));
+  const stores: { a: KeyStore; b: KeyStore } =
+    storeKind === "memory"
+      ? { a: new MemoryKeyStore(), b: new MemoryKeyStore() }
+      : {
+          a: SqliteKeyStore.open(join(dir, "a.db"), cipher),
+          b: SqliteKeyStore.open(join(dir, "b.db"), cipher),
+        };
   const kmes = new Map<string, Kme>();
   const peers = (from: string): PeerKmes => ({ reserve: (to, r) => kmes.get(to)!.reserveForPeer(from, r) });
-  const make = (id: string, peer: string, store: MemoryKeyStore) =>
+  const make = (id: string, peer: string, store: KeyStore) =>
     new Kme({
       kmeId: id,
       store,
@@ -116,19 +127,25 @@ async function kmsBench(): Promise<BenchResult[]> {
       JSON.stringify({ number: 1, size: 256 }),
       requests,
     );
+    const k = `kms.${storeKind}`;
     return [
-      { name: "kms.enc_keys_per_s", value: keys.rate, unit: "req/s" },
-      { name: "kms.enc_keys_p50", value: keys.p50, unit: "ms" },
-      { name: "kms.enc_keys_p99", value: keys.p99, unit: "ms" },
-      { name: "kms.noop_per_s", value: noop.rate, unit: "req/s" },
-      { name: "kms.noop_p50", value: noop.p50, unit: "ms" },
-      { name: "kms.noop_p99", value: noop.p99, unit: "ms" },
-      { name: "kms.enc_keys_vs_noop_throughput", value: keys.rate / noop.rate, unit: "ratio" },
+      { name: `${k}.enc_keys_per_s`, value: keys.rate, unit: "req/s" },
+      { name: `${k}.enc_keys_p50`, value: keys.p50, unit: "ms" },
+      { name: `${k}.enc_keys_p99`, value: keys.p99, unit: "ms" },
+      { name: `${k}.noop_per_s`, value: noop.rate, unit: "req/s" },
+      { name: `${k}.noop_p50`, value: noop.p50, unit: "ms" },
+      { name: `${k}.noop_p99`, value: noop.p99, unit: "ms" },
+      { name: `${k}.enc_keys_vs_noop_throughput`, value: keys.rate / noop.rate, unit: "ratio" },
     ];
   } finally {
     agent.destroy();
     await app.close();
+    await stores.a.close();
+    await stores.b.close();
   }
 }
 
-export const benches: Bench[] = [{ name: "kms", run: kmsBench }];
+export const benches: Bench[] = [
+  { name: "kms.memory", run: () => kmsBench("memory") },
+  { name: "kms.sqlite", run: () => kmsBench("sqlite") },
+];
