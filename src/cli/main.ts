@@ -10,6 +10,7 @@ import { registerKeyrateCommand } from "./keyrate.js";
 import { registerKmsCommand } from "./kms.js";
 import { registerKmsAuditCommand } from "./kms-audit.js";
 import { registerQkdCommand } from "./qkd.js";
+import { registerServeCommand } from "./serve.js";
 import { runSimulateCommand, type SimulateCommandOptions } from "./simulate.js";
 
 /** The package version, from the nearest package.json above this module (source or compiled). */
@@ -113,6 +114,7 @@ function buildProgram(out: (s: string) => void, err: (s: string) => void): Comma
   registerCertsCommand(program, out);
   registerKmsCommand(program, out);
   registerKmsAuditCommand(program, out);
+  registerServeCommand(program, out);
   return program;
 }
 
