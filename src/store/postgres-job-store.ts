@@ -18,7 +18,7 @@
  * All tables live in one schema (default `qnet_jobs`), created by {@link PostgresJobStore.open}.
  * The schema is documented in docs/orchestrator-jobs.md.
  */
-import pg from "pg";
+import type pg from "pg";
 import type {
   ClaimNextArgs,
   CreateJobArgs,
@@ -48,6 +48,7 @@ import {
   encodeCursor,
   LIVE_STATES,
 } from "../control/memory-job-store.js";
+import { ensureSchema, inTransaction, openPool, quotedSchema, type Tx } from "./postgres-common.js";
 import { jobFromRow } from "./sqlite-job-store.js";
 
 /** The schema version this code writes and reads. */
@@ -60,9 +61,6 @@ export interface PostgresJobStoreOptions {
   /** Attempts of a transaction that fails with a serialization failure or deadlock. Default 5. */
   maxAttempts?: number;
 }
-
-/** Retryable SQLSTATEs: serialization_failure, deadlock_detected. */
-const RETRY_CODES = new Set(["40001", "40P01"]);
 
 function schemaSql(s: string): string {
   return `
@@ -118,8 +116,6 @@ interface Row {
   path: unknown;
 }
 
-type Tx = pg.PoolClient;
-
 /** The PostgreSQL {@link JobStore}. Open with {@link PostgresJobStore.open}. */
 export class PostgresJobStore implements JobStore {
   private closed = false;
@@ -142,33 +138,20 @@ export class PostgresJobStore implements JobStore {
     options: PostgresJobStoreOptions = {},
   ): Promise<PostgresJobStore> {
     const name = options.schema ?? "qnet_jobs";
-    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name))
-      throw new RangeError(
-        `schema name '${name}' must be lowercase letters, digits and underscores, starting with a letter or underscore`,
-      );
-    const pool = new pg.Pool(typeof config === "string" ? { connectionString: config } : config);
-    // An idle pooled connection that the server drops would otherwise crash the process.
-    pool.on("error", () => {});
-    const store = new PostgresJobStore(pool, `"${name}"`, Math.max(1, options.maxAttempts ?? 5));
+    const quoted = quotedSchema(name);
+    const pool = openPool(config);
+    const store = new PostgresJobStore(pool, quoted, Math.max(1, options.maxAttempts ?? 5));
     try {
-      await store.tx(async (c) => {
-        // Two processes opening a new database at once must not race on CREATE … IF NOT EXISTS.
-        await c.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`qnet-jobs-schema:${name}`]);
-        // DDL only for a new store: an existing one then needs no CREATE privilege, only row access.
-        const exists = await c.query<{ t: string | null }>("SELECT to_regclass($1)::text AS t", [
-          `${store.s}.job_schema_version`,
-        ]);
-        if (exists.rows[0].t === null) await c.query(schemaSql(store.s));
-        const v = await c.query<{ version: number }>(`SELECT version FROM ${store.s}.job_schema_version`);
-        if (v.rows.length === 0)
-          await c.query(`INSERT INTO ${store.s}.job_schema_version (version) VALUES ($1)`, [
-            POSTGRES_JOB_SCHEMA_VERSION,
-          ]);
-        else if (v.rows[0].version !== POSTGRES_JOB_SCHEMA_VERSION)
-          throw new Error(
-            `job store schema '${name}' has version ${v.rows[0].version}; this qnet reads version ${POSTGRES_JOB_SCHEMA_VERSION}`,
-          );
-      });
+      await store.tx((c) =>
+        ensureSchema(c, {
+          name,
+          quoted,
+          versionTable: "job_schema_version",
+          version: POSTGRES_JOB_SCHEMA_VERSION,
+          ddl: schemaSql(quoted),
+          what: "job store",
+        }),
+      );
     } catch (e) {
       await pool.end();
       throw e;
@@ -177,29 +160,15 @@ export class PostgresJobStore implements JobStore {
   }
 
   /** Runs `fn` in one transaction on one connection, retrying on serialization failure or deadlock. */
-  private async tx<T>(fn: (c: Tx) => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      if (this.closed) throw closedError();
-      const c = await this.pool.connect();
-      let broken = false;
-      try {
-        await c.query("BEGIN");
-        const out = await fn(c);
-        await c.query("COMMIT");
-        return out;
-      } catch (e) {
-        try {
-          await c.query("ROLLBACK");
-        } catch {
-          broken = true; // the connection is unusable: drop it rather than return it to the pool
-        }
-        const code = (e as { code?: string }).code;
-        if (code !== undefined && RETRY_CODES.has(code) && attempt < this.maxAttempts) continue;
-        throw e;
-      } finally {
-        c.release(broken);
-      }
-    }
+  private tx<T>(fn: (c: Tx) => Promise<T>): Promise<T> {
+    return inTransaction(
+      this.pool,
+      this.maxAttempts,
+      () => {
+        if (this.closed) throw closedError();
+      },
+      fn,
+    );
   }
 
   /** Records for rows, with their histories (one query for all of them). */

@@ -17,7 +17,7 @@
  * All tables live in one schema (default `qnet_kms`), created by {@link PostgresKeyStore.open}.
  * The schema is documented in docs/kms-storage.md.
  */
-import pg from "pg";
+import type pg from "pg";
 import type {
   AuditEvent,
   AuditQuery,
@@ -51,6 +51,7 @@ import {
   uniqueSlaves,
 } from "../kms/memory-key-store.js";
 import { keyAad, unitAad } from "./cipher.js";
+import { ensureSchema, inTransaction, openPool, quotedSchema, Rollback, type Tx } from "./postgres-common.js";
 import { checkMasterKey, collectLevels, openSealed } from "./sqlite-key-store.js";
 
 /** The schema version this code writes and reads. */
@@ -63,9 +64,6 @@ export interface PostgresKeyStoreOptions {
   /** Attempts of a transaction that fails with a serialization failure or deadlock. Default 5. */
   maxAttempts?: number;
 }
-
-/** Retryable SQLSTATEs: serialization_failure, deadlock_detected. */
-const RETRY_CODES = new Set(["40001", "40P01"]);
 
 function schemaSql(s: string): string {
   return `
@@ -140,13 +138,6 @@ interface KeyRow {
   material: Buffer | null;
 }
 
-type Tx = pg.PoolClient;
-
-/** Marks a result that must roll the transaction back although it is not an error. */
-class Rollback<T> {
-  constructor(readonly value: T) {}
-}
-
 /** The PostgreSQL {@link KeyStore}. Open with {@link PostgresKeyStore.open}. */
 export class PostgresKeyStore implements KeyStore {
   private closed = false;
@@ -170,32 +161,19 @@ export class PostgresKeyStore implements KeyStore {
     options: PostgresKeyStoreOptions = {},
   ): Promise<PostgresKeyStore> {
     const name = options.schema ?? "qnet_kms";
-    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name))
-      throw new RangeError(
-        `schema name '${name}' must be lowercase letters, digits and underscores, starting with a letter`,
-      );
-    const pool = new pg.Pool(typeof config === "string" ? { connectionString: config } : config);
-    // An idle pooled connection that the server drops would otherwise crash the process.
-    pool.on("error", () => {});
-    const store = new PostgresKeyStore(pool, cipher, `"${name}"`, Math.max(1, options.maxAttempts ?? 5));
+    const quoted = quotedSchema(name);
+    const pool = openPool(config);
+    const store = new PostgresKeyStore(pool, cipher, quoted, Math.max(1, options.maxAttempts ?? 5));
     try {
       await store.tx(async (c) => {
-        // Two processes opening a new database at once must not race on CREATE … IF NOT EXISTS.
-        await c.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`qnet-kms-schema:${name}`]);
-        // DDL only for a new store: an existing one then needs no CREATE privilege, only row access.
-        const exists = await c.query<{ t: string | null }>("SELECT to_regclass($1)::text AS t", [
-          `${store.s}.schema_version`,
-        ]);
-        if (exists.rows[0].t === null) await c.query(schemaSql(store.s));
-        const v = await c.query<{ version: number }>(`SELECT version FROM ${store.s}.schema_version`);
-        if (v.rows.length === 0)
-          await c.query(`INSERT INTO ${store.s}.schema_version (version) VALUES ($1)`, [
-            POSTGRES_SCHEMA_VERSION,
-          ]);
-        else if (v.rows[0].version !== POSTGRES_SCHEMA_VERSION)
-          throw new Error(
-            `key store schema '${name}' has version ${v.rows[0].version}; this qnet reads version ${POSTGRES_SCHEMA_VERSION}`,
-          );
+        await ensureSchema(c, {
+          name,
+          quoted,
+          versionTable: "schema_version",
+          version: POSTGRES_SCHEMA_VERSION,
+          ddl: schemaSql(quoted),
+          what: "key store",
+        });
         const stored = await c.query<{ value: Buffer }>(
           `SELECT value FROM ${store.s}.meta WHERE name = 'master-key-check'`,
         );
@@ -217,33 +195,15 @@ export class PostgresKeyStore implements KeyStore {
    * Runs `fn` in one transaction on one connection, retrying on serialization failure or deadlock.
    * A {@link Rollback} result rolls back and returns its value.
    */
-  private async tx<T>(fn: (c: Tx) => Promise<T | Rollback<T>>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      if (this.closed) throw closedError();
-      const c = await this.pool.connect();
-      let broken = false;
-      try {
-        await c.query("BEGIN");
-        const out = await fn(c);
-        if (out instanceof Rollback) {
-          await c.query("ROLLBACK");
-          return out.value;
-        }
-        await c.query("COMMIT");
-        return out;
-      } catch (e) {
-        try {
-          await c.query("ROLLBACK");
-        } catch {
-          broken = true; // the connection is unusable: drop it rather than return it to the pool
-        }
-        const code = (e as { code?: string }).code;
-        if (code !== undefined && RETRY_CODES.has(code) && attempt < this.maxAttempts) continue;
-        throw e;
-      } finally {
-        c.release(broken);
-      }
-    }
+  private tx<T>(fn: (c: Tx) => Promise<T | Rollback<T>>): Promise<T> {
+    return inTransaction(
+      this.pool,
+      this.maxAttempts,
+      () => {
+        if (this.closed) throw closedError();
+      },
+      fn,
+    );
   }
 
   private openUnit(row: UnitRow): Uint8Array {
