@@ -292,8 +292,6 @@ export function parseKeyrateOptions(opts: KeyrateCommandOptions): KeyrateSetting
           "a non-negative integer, e.g. 7",
           (v) => Number.isSafeInteger(v) && v >= 0,
         );
-  if (simulatePulses !== undefined && !(params.nu < 2))
-    throw new KeyrateUsageError("--nu must be below the signal intensity to simulate");
   return { models, distancesKm, mu, params, format, out: opts.out, plot: opts.plot, simulatePulses, seed };
 }
 
