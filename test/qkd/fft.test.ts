@@ -24,7 +24,7 @@ import {
   UNIT_ROUNDOFF,
   unitRoot,
 } from "../../src/qkd/fft.js";
-import { cyclicConvolution } from "../../src/qkd/ntt.js";
+import { cyclicConvolution } from "../support/ntt.js";
 import { Rng } from "../../src/sim/rng.js";
 
 const u = UNIT_ROUNDOFF;

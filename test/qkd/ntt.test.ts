@@ -13,7 +13,7 @@ import {
   powMod,
   reduceMod,
   reduceSigned,
-} from "../../src/qkd/ntt.js";
+} from "../support/ntt.js";
 import { Rng } from "../../src/sim/rng.js";
 
 const P = NTT_MODULUS;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { randomBits } from "../../src/qkd/bits.js";
-import { cyclicConvolution } from "../../src/qkd/ntt.js";
+import { cyclicConvolution } from "../support/ntt.js";
 import {
   DEFAULT_TOEPLITZ_MEMORY_BYTES,
   planToeplitz,

@@ -1,4 +1,7 @@
 /**
+ * An exact convolution oracle for the privacy-amplification tests (the product hashes with the FFT in
+ * src/qkd/fft.ts and checks itself against this).
+ *
  * Number-theoretic transform (NTT) over GF(p), p = 167772161 = 5·2^25 + 1, for exact convolutions of
  * long 0/1 sequences.
  *
