@@ -24,8 +24,8 @@ import {
   UNIT_ROUNDOFF,
   unitRoot,
 } from "../../src/qkd/fft.js";
-import { cyclicConvolution } from "../support/ntt.js";
 import { Rng } from "../../src/sim/rng.js";
+import { cyclicConvolution } from "../support/ntt.js";
 
 const u = UNIT_ROUNDOFF;
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { Rng } from "../../src/sim/rng.js";
 import {
   cyclicConvolution,
   forwardLazy,
@@ -14,7 +15,6 @@ import {
   reduceMod,
   reduceSigned,
 } from "../support/ntt.js";
-import { Rng } from "../../src/sim/rng.js";
 
 const P = NTT_MODULUS;
 const BP = BigInt(P);

@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
 import { randomBits } from "../../src/qkd/bits.js";
-import { cyclicConvolution } from "../support/ntt.js";
 import {
   DEFAULT_TOEPLITZ_MEMORY_BYTES,
   planToeplitz,
@@ -14,6 +13,7 @@ import {
   toeplitzSeedLength,
 } from "../../src/qkd/privacy-amplification.js";
 import { Rng } from "../../src/sim/rng.js";
+import { cyclicConvolution } from "../support/ntt.js";
 
 const same = (a: Uint8Array, b: Uint8Array): boolean =>
   a.length === b.length && a.every((v, i) => v === b[i]);
