@@ -218,13 +218,11 @@ export interface KmeOptions {
   sink?: Pick<ObservationSink, "keysServed">;
 }
 
-/** Audit kinds that hand keys to an SAE. */
-const SERVED_KINDS: ReadonlySet<AuditEvent["kind"]> = new Set([
-  "issued",
-  "delivered",
-  "relayed",
-  "pqc-fallback",
-]);
+/**
+ * Audit kinds, written through {@link Kme.audit}, that hand keys to a master SAE. Deliveries to slaves
+ * are audited by the store in the take's own transaction and reported to the sink where they happen.
+ */
+const SERVED_KINDS: ReadonlySet<AuditEvent["kind"]> = new Set(["issued", "relayed", "pqc-fallback"]);
 
 /** What {@link Kme.recover} did with each pending key. */
 export interface RecoverySummary {
