@@ -6,7 +6,6 @@
  * would on separate machines.
  */
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
 import Fastify, { type FastifyInstance } from "fastify";
 import type { KeySource } from "../kms/key-source.js";
 import type { KeyStore } from "../kms/key-store.js";
@@ -135,14 +134,15 @@ export async function startKmsNetwork(spec: KmsNetworkSpec): Promise<RunningKms>
       const id = site.kmeId;
       const onError = (e: unknown, context: string) =>
         log({ level: "error", kme: id, context, error: e instanceof Error ? e.message : String(e) });
-      const ca = readFileSync(site.tls.caFile, "utf8");
+      // Read and checked once: the server and its client to the peers use the same files.
+      const tls = mtlsServerOptions(site.tls);
       // A KME calls its peers with its own certificate (it carries clientAuth as well as serverAuth).
       const client = new HttpsKmePeers({
         kmeId: id,
         peers: {},
-        cert: readFileSync(site.tls.certFile, "utf8"),
-        key: readFileSync(site.tls.keyFile, "utf8"),
-        ca,
+        cert: String(tls.cert),
+        key: String(tls.key),
+        ca: String(tls.ca),
       });
       clients.set(id, client);
       const pools: KmePool[] = spec.links
@@ -191,7 +191,7 @@ export async function startKmsNetwork(spec: KmsNetworkSpec): Promise<RunningKms>
         sink,
       });
       kmes.set(id, kme);
-      const app = Fastify({ https: mtlsServerOptions(site.tls), logger: false, ...KMS_SERVER_OPTIONS });
+      const app = Fastify({ https: tls, logger: false, ...KMS_SERVER_OPTIONS });
       const identify = (request: Parameters<typeof saeIdFromRequest>[0]) =>
         saeIdFromRequest(request, identity);
       registerKmsRoutes(app, { kme, identify });
