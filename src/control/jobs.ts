@@ -468,6 +468,11 @@ export interface JobResult {
   rateHz?: number;
   /** Simulated time from start to end of the run, ns. */
   durationNs?: number;
+  /**
+   * Simulated time the controller took to set the path up before the run: the longest round trip of
+   * its request to a node on the path and the answer (M4), ns.
+   */
+  setupNs?: number;
   /** Why the job failed: a stable code for programs and a message for people. */
   error?: { code: string; message: string };
 }

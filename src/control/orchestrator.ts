@@ -13,8 +13,10 @@ import { simulate } from "../network/simulation.js";
 import type { LinkSpec, RequestSpec, Topology } from "../network/topology.js";
 import { runBbm92OverNetwork } from "../qkd/bbm92-network.js";
 import { type QkdLinkSpec, QkdSession } from "../qkd/pipeline.js";
+import { Rng } from "../sim/rng.js";
 import type { JobOutcome } from "../telemetry/observations.js";
 import { type Admitted, admit, type Refused } from "./admission.js";
+import { ControlPlane, type ControlPlaneOptions } from "./control-plane.js";
 import type { JobPage, JobQuery, JobStore, JobWriteResult } from "./job-store.js";
 import {
   type FidelityStats,
@@ -40,9 +42,11 @@ export type OrchestratorEvent =
     }
   | { type: "link"; linkId: string; up: boolean };
 
-/** The part of an `ObservationSink` the orchestrator reports to (M7 job outcomes). */
+/** The part of an `ObservationSink` the orchestrator reports to: M7 job outcomes and M4 control round trips. */
 export interface JobFinishedSink {
   jobFinished(tenant: string, kind: string, outcome: JobOutcome): void;
+  /** One controller–agent round trip of a job's path setup, s. */
+  controlRtt?(nodeId: string, seconds: number): void;
 }
 
 /** Settings of an {@link Orchestrator}. */
@@ -59,6 +63,8 @@ export interface OrchestratorOptions {
   /** Seed of every twin run; each job's run is seeded with `${seed}:${jobId}`. */
   seed: number | string;
   sink?: JobFinishedSink;
+  /** Where the controller sits and how fast agents answer (M4); default: the centre node by latency. */
+  controlPlane?: ControlPlaneOptions;
   onEvent?: (event: OrchestratorEvent) => void;
   /**
    * Longest simulated run of a job without a deadline, s. Default: 20 × the predicted completion time,
@@ -153,6 +159,8 @@ export class Orchestrator {
   readonly topology: Topology;
   readonly estimator: LinkEstimator;
   readonly scheduler: Scheduler;
+  /** The controller's position and its message routes to the agents (M4). */
+  readonly control: ControlPlane;
   private readonly store: JobStore;
   private readonly clock: () => number;
   private readonly seed: number | string;
@@ -168,6 +176,7 @@ export class Orchestrator {
     this.store = options.store;
     this.estimator = options.estimator ?? new LinkEstimator(options.topology);
     this.scheduler = new Scheduler(options.topology, options.scheduler);
+    this.control = new ControlPlane(options.topology, options.controlPlane);
     this.clock = options.clock;
     this.seed = options.seed;
     this.sink = options.sink;
@@ -354,7 +363,9 @@ export class Orchestrator {
     if (running === null) return null;
     let exec: Execution;
     try {
-      exec = this.execute(running, decision, nowMs);
+      const setupNs = this.setUpPath(running, decision);
+      exec = this.execute(running, decision, nowMs, setupNs);
+      exec.result.setupNs = setupNs;
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
       exec = { state: "failed", result: { error: { code: "TWIN_ERROR", message } }, reason: message };
@@ -365,25 +376,43 @@ export class Orchestrator {
     return final;
   }
 
-  /** Simulated time the job may run, ns: until its deadline, else the run cap. */
+  /**
+   * The controller tells every node on the path to set up and waits for all answers (M4): returns the
+   * longest of the round trips, ns, each drawn from the job's own seeded stream and reported to the sink.
+   */
+  private setUpPath(job: JobRecord, decision: Admitted): number {
+    const rng = new Rng(`${this.seed}:${job.id}:control`);
+    let setupNs = 0;
+    for (const { nodeId, rttNs } of this.control.roundTrips(decision.path, rng)) {
+      this.sink?.controlRtt?.(nodeId, rttNs / NS_PER_S);
+      if (rttNs > setupNs) setupNs = rttNs;
+    }
+    return setupNs;
+  }
+
+  /**
+   * Simulated time the job may run, ns: until its deadline less the path setup, else the run cap. At
+   * least 1 ns, so that a job whose deadline passed during setup runs nothing and expires.
+   */
   private budget(
     job: JobRecord,
     decision: Admitted,
     nowMs: number,
+    setupNs: number,
   ): { untilNs: number; byDeadline: boolean } {
     const capS = this.maxRunS ?? Math.max(1, 20 * decision.predicted.completionS);
     if (job.deadlineAtMs !== undefined) {
-      const leftS = (job.deadlineAtMs - nowMs) / 1000;
-      if (leftS <= capS) return { untilNs: leftS * NS_PER_S, byDeadline: true };
+      const leftNs = ((job.deadlineAtMs - nowMs) / 1000) * NS_PER_S - setupNs;
+      if (leftNs <= capS * NS_PER_S) return { untilNs: Math.max(1, leftNs), byDeadline: true };
     }
     return { untilNs: capS * NS_PER_S, byDeadline: false };
   }
 
   /** Runs a job on the twin, synchronously in simulated time. */
-  private execute(job: JobRecord, decision: Admitted, nowMs: number): Execution {
+  private execute(job: JobRecord, decision: Admitted, nowMs: number, setupNs: number): Execution {
     const spec = job.spec;
     const seed = `${this.seed}:${job.id}`;
-    const { untilNs, byDeadline } = this.budget(job, decision, nowMs);
+    const { untilNs, byDeadline } = this.budget(job, decision, nowMs, setupNs);
     const short = (what: string): Execution => {
       const code = byDeadline ? "DEADLINE" : "INCOMPLETE";
       const message = byDeadline
