@@ -11,6 +11,7 @@ import { SimulatedQkdKeySource } from "../kms/key-source.js";
 import type { KeyStore } from "../kms/key-store.js";
 import type { SaeRegistration } from "../kms/kme.js";
 import { MemoryKeyStore } from "../kms/memory-key-store.js";
+import type { Topology } from "../network/topology.js";
 import { type KmsNetworkSpec, type RunningKms, startKmsNetwork } from "../server/kms-service.js";
 import { PrometheusSink } from "../server/prometheus.js";
 import { AesGcmKeyCipher, generateMasterKey, loadMasterKey, MASTER_KEY_ENV } from "../store/cipher.js";
@@ -28,8 +29,8 @@ export interface KmsCommandOptions {
   store: "sqlite" | "memory" | "postgres";
   /** PostgreSQL connection URL, with --store postgres (one schema per KME). */
   postgresUrl?: string;
-  /** Bits to keep in each direction of each pool. */
-  poolBits: string;
+  /** Bits to keep in each direction of each pool. Default: the topology's, else 65,536. */
+  poolBits?: string;
   /** Port of the Prometheus metrics listener (127.0.0.1); "off" for none. Default 9464. */
   metricsPort?: string;
   /**
@@ -40,10 +41,12 @@ export interface KmsCommandOptions {
 }
 
 /** Sites, SAEs and QKD links of the network a `qnet kms` run serves. */
-interface KmsLayout {
+export interface KmsLayout {
   kmes: string[];
   saes: SaeRegistration[];
   links: { linkId: string; a: string; b: string; lengthKm: number; attenuationDbPerKm: number }[];
+  /** Bits to keep in each direction of each pool, when the topology says. */
+  poolBits?: number;
 }
 
 const DEV_LAYOUT = (): KmsLayout => ({
@@ -52,9 +55,12 @@ const DEV_LAYOUT = (): KmsLayout => ({
   links: DEV_LINKS.map((l) => ({ ...l, attenuationDbPerKm: 0.2 })),
 });
 
-/** The KMS layout of a topology file; an InputError when it has nothing to serve. */
-function layoutOfTopology(path: string): KmsLayout {
-  const topology = loadTopology(path);
+/**
+ * The KMS layout of a topology: one KME per end or trusted node, a QKD link on every physical link
+ * between two of them, one SAE `app-<node>` per end node. An InputError naming `label` when it has
+ * nothing to serve.
+ */
+export function kmsLayoutOfTopology(topology: Topology, label: string): KmsLayout {
   const sites = topology.nodes.filter((n) => n.type === "end" || n.type === "trusted");
   const ids = new Set(sites.map((n) => n.id));
   const links = topology.links
@@ -66,15 +72,35 @@ function layoutOfTopology(path: string): KmsLayout {
       lengthKm: l.quantum.lengthKm,
       attenuationDbPerKm: l.quantum.kind === "physical" ? l.quantum.attenuationDbPerKm : 0.2,
     }));
-  const saes: SaeRegistration[] = sites
-    .filter((n) => n.type === "end")
-    .map((n) => ({ saeId: `app-${n.id}`, kmeId: n.id, policy: "hybrid" }));
+  const declared = topology.keyService?.saes;
+  const saes: SaeRegistration[] = declared
+    ? declared.map((sae) => {
+        const quota = {
+          ...(sae.keysPerMinute !== undefined ? { keysPerMinute: sae.keysPerMinute } : {}),
+          ...(sae.bitsPerDay !== undefined ? { bitsPerDay: sae.bitsPerDay } : {}),
+        };
+        return {
+          saeId: sae.id,
+          kmeId: sae.site,
+          policy: sae.policy,
+          ...(Object.keys(quota).length > 0 ? { quota } : {}),
+        };
+      })
+    : sites
+        .filter((n) => n.type === "end")
+        .map((n) => ({ saeId: `app-${n.id}`, kmeId: n.id, policy: "hybrid" }));
   if (links.length === 0 || saes.length < 2)
     throw new InputError(
-      `${path}: a key service needs at least two end nodes and one physical link between end or trusted nodes; this topology has ${saes.length} end node(s) and ${links.length} such link(s)`,
+      declared
+        ? `${label}: a key service needs at least two SAEs and one physical link between end or trusted nodes; key_service.saes has ${saes.length} and the topology ${links.length} such link(s)`
+        : `${label}: a key service needs at least two end nodes and one physical link between end or trusted nodes; this topology has ${saes.length} end node(s) and ${links.length} such link(s)`,
     );
-  return { kmes: sites.map((n) => n.id), saes, links };
+  const poolBits = topology.keyService?.poolBits;
+  return { kmes: sites.map((n) => n.id), saes, links, ...(poolBits !== undefined ? { poolBits } : {}) };
 }
+
+/** Bits kept in each direction of each pool unless the topology or a flag says otherwise. */
+export const DEFAULT_POOL_BITS = 65_536;
 
 /** The built-in network. */
 export const DEV_KMES = ["kme-a", "kme-b", "kme-c"] as const;
@@ -103,32 +129,37 @@ function masterKey(dir: string): Uint8Array {
   return loadMasterKey({ file });
 }
 
-/** Starts the built-in network; returns it running, with the text to print. */
-export async function runKmsCommand(
-  opts: KmsCommandOptions,
-  log: (entry: Record<string, unknown>) => void = () => {},
-): Promise<{ running: RunningKms; report: string }> {
-  const port = intFlag(opts.port, "--port", "a TCP port from 0 to 65533", (v) => v >= 0 && v <= 65533);
-  const poolBits = intFlag(opts.poolBits, "--pool-bits", "a number of bits ≥ 1024", (v) => v >= 1024);
-  const metricsPort =
-    opts.metricsPort === undefined || opts.metricsPort === "off"
-      ? undefined
-      : intFlag(
-          opts.metricsPort,
-          "--metrics-port",
-          "a TCP port from 0 to 65535, or off",
-          (v) => v >= 0 && v <= 65535,
-        );
-  if (opts.store === "postgres" && !opts.postgresUrl)
-    throw new UsageError(
-      "--store postgres needs --postgres-url, e.g. postgres://user:pass@127.0.0.1:5432/kms",
-    );
+/** What {@link startKeyService} needs: where to keep its files, what to serve and how. */
+export interface KeyServiceOptions {
+  /** Data directory: certificates (`pki/`), master key, SQLite stores. Created if missing. */
+  dir: string;
+  layout: KmsLayout;
+  store: "sqlite" | "memory" | "postgres";
+  postgresUrl?: string;
+  /** Port of the first KME; the others take the next ones. 0: free ports. */
+  port: number;
+  /** The flag that set `port`, named when the port is taken. Default `--port`. */
+  portFlag?: string;
+  poolBits: number;
+  sink: PrometheusSink;
+  /** Port of a metrics listener of the key service's own; none when undefined. */
+  metricsPort?: number;
+  log: (entry: Record<string, unknown>) => void;
+}
+
+/**
+ * Starts one KME per site of `layout` with development certificates (made on first run in
+ * `<dir>/pki`), a master key, stores and simulated QKD links filling the pools.
+ */
+export async function startKeyService(
+  opts: KeyServiceOptions,
+): Promise<{ running: RunningKms; pki: string }> {
+  const { sink, port, poolBits, metricsPort, log, layout } = opts;
   try {
     mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
   } catch (e) {
     throw new InputError(`cannot create the data directory '${opts.dir}': ${(e as Error).message}`);
   }
-  const layout = opts.topology === undefined ? DEV_LAYOUT() : layoutOfTopology(opts.topology);
   const pki = join(opts.dir, "pki");
   const missingKmes = layout.kmes.filter((id) => !existsSync(join(pki, `kme-${id}.pem`)));
   const missingSaes = layout.saes.map((s) => s.saeId).filter((id) => !existsSync(join(pki, `sae-${id}.pem`)));
@@ -158,7 +189,6 @@ export async function runKmsCommand(
     for (const s of stores) await s.close();
     throw new InputError(`cannot open the key store: ${(e as Error).message}`);
   }
-  const sink = new PrometheusSink();
   const spec: KmsNetworkSpec = {
     sink,
     sites: layout.kmes.map((kmeId, i) => ({
@@ -198,9 +228,52 @@ export async function runKmsCommand(
   } catch (e) {
     for (const s of stores) await s.close();
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === "EADDRINUSE") throw new InputError(`${(e as Error).message}: choose another --port`);
+    if (code === "EADDRINUSE")
+      throw new InputError(`${(e as Error).message}: choose another ${opts.portFlag ?? "--port"}`);
     throw e;
   }
+  return { running, pki };
+}
+
+/** Starts the built-in network; returns it running, with the text to print. */
+export async function runKmsCommand(
+  opts: KmsCommandOptions,
+  log: (entry: Record<string, unknown>) => void = () => {},
+): Promise<{ running: RunningKms; report: string }> {
+  const port = intFlag(opts.port, "--port", "a TCP port from 0 to 65533", (v) => v >= 0 && v <= 65533);
+  const flagBits =
+    opts.poolBits === undefined
+      ? undefined
+      : intFlag(opts.poolBits, "--pool-bits", "a number of bits ≥ 1024", (v) => v >= 1024);
+  const metricsPort =
+    opts.metricsPort === undefined || opts.metricsPort === "off"
+      ? undefined
+      : intFlag(
+          opts.metricsPort,
+          "--metrics-port",
+          "a TCP port from 0 to 65535, or off",
+          (v) => v >= 0 && v <= 65535,
+        );
+  if (opts.store === "postgres" && !opts.postgresUrl)
+    throw new UsageError(
+      "--store postgres needs --postgres-url, e.g. postgres://user:pass@127.0.0.1:5432/kms",
+    );
+  const layout =
+    opts.topology === undefined
+      ? DEV_LAYOUT()
+      : kmsLayoutOfTopology(loadTopology(opts.topology), opts.topology);
+  const poolBits = flagBits ?? layout.poolBits ?? DEFAULT_POOL_BITS;
+  const { running, pki } = await startKeyService({
+    dir: opts.dir,
+    layout,
+    store: opts.store,
+    ...(opts.postgresUrl ? { postgresUrl: opts.postgresUrl } : {}),
+    port,
+    poolBits,
+    sink: new PrometheusSink(),
+    ...(metricsPort !== undefined ? { metricsPort } : {}),
+    log,
+  });
   // The example pair: two SAEs at the ends of the first QKD link that joins two SAEs' sites.
   const saeAt = (kme: string) => layout.saes.find((s) => s.kmeId === kme);
   const pair = layout.links.find((l) => saeAt(l.a) && saeAt(l.b));
@@ -243,7 +316,10 @@ export function registerKmsCommand(program: Command, out: (s: string) => void): 
       new Option("--store <kind>", "key store").choices(["sqlite", "memory", "postgres"]).default("sqlite"),
     )
     .option("--postgres-url <url>", "PostgreSQL connection URL, with --store postgres")
-    .option("--pool-bits <bits>", "bits of key to keep in each direction of each pool", "65536")
+    .option(
+      "--pool-bits <bits>",
+      "bits of key to keep in each direction of each pool (default: the topology's key_service.pool_bits, else 65536)",
+    )
     .option(
       "--metrics-port <port>",
       "port of the Prometheus metrics on 127.0.0.1 (0: a free port; off: none)",

@@ -4,14 +4,18 @@
  * and prints where each one is.
  */
 import { randomUUID } from "node:crypto";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
-import Fastify, { type FastifyInstance } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
+import pino, { type DestinationStream, type Logger } from "pino";
 import type { JobStore } from "../control/job-store.js";
 import { MemoryJobStore } from "../control/memory-job-store.js";
-import { Orchestrator } from "../control/orchestrator.js";
+import { Orchestrator, type OrchestratorEvent } from "../control/orchestrator.js";
+import { registerDashboard } from "../server/dashboard.js";
+import type { RunningKms } from "../server/kms-service.js";
 import {
   ORCHESTRATOR_SERVER_OPTIONS,
   orchestratorEventHub,
@@ -20,28 +24,43 @@ import {
 import { PrometheusSink, registerMetricsRoute } from "../server/prometheus.js";
 import { SqliteJobStore } from "../store/sqlite-job-store.js";
 import { InputError, UsageError } from "./errors.js";
+import { DEFAULT_POOL_BITS, type KmsLayout, kmsLayoutOfTopology, startKeyService } from "./kms.js";
 import { loadTopology } from "./simulate.js";
 
 export interface ServeCommandOptions {
   /** Topology file; default examples/metro.yaml. */
   topology?: string;
-  /** Port of the job API on 127.0.0.1 (0: a free one). */
+  /** Port of the job API and dashboard on 127.0.0.1 (0: a free one). */
   port: string;
   /** Port of the metrics; "off" for none. */
   metricsPort: string;
-  /** Data directory for the job store, or "memory". */
+  /** Port of the first KME (the others take the next ones); "off" for no key service. Default "off". */
+  kmsPort?: string;
+  /** Data directory (job store, key service), or "memory" for nothing on disk. */
   dir: string;
   /** Milliseconds between scheduling rounds. */
   stepMs: string;
   seed: string;
+  /** Node the controller runs at; default the centre of the network by classical latency. */
+  controller?: string;
+  /** Least severe log level written: debug, info, warn, error or silent. Default info. */
+  logLevel?: string;
 }
 
 export interface RunningServe {
   apiUrl: string;
+  /** The web dashboard. */
+  dashboardUrl: string;
   metricsUrl?: string;
+  /** Each KME's base URL (ETSI GS QKD 014 over mutual TLS), by KME ID, when the key service runs. */
+  kmsUrls?: Readonly<Record<string, string>>;
   orchestrator: Orchestrator;
+  kms?: RunningKms;
   close(): Promise<void>;
 }
+
+/** Log levels a user may choose, least severe first. */
+const LOG_LEVELS = ["debug", "info", "warn", "error", "silent"] as const;
 
 function intFlag(text: string, flag: string, what: string, ok: (v: number) => boolean): number {
   const v = Number(text);
@@ -57,30 +76,87 @@ function defaultTopology(): string {
   return join(dir, "examples", "metro.yaml");
 }
 
-/** Starts the orchestrator and its servers; returns them running, with the text to print. */
+/** A JSON-lines logger writing to `destination` (stderr by default), for levels from `level` up. */
+export function serveLogger(level: string, destination?: DestinationStream): Logger {
+  if (!(LOG_LEVELS as readonly string[]).includes(level))
+    throw new UsageError(`--log-level: expected one of ${LOG_LEVELS.join(", ")}, got '${level}'`);
+  return pino(
+    { level, base: { service: "qnet" }, timestamp: pino.stdTimeFunctions.isoTime },
+    destination ?? pino.destination({ fd: 2, sync: true }),
+  );
+}
+
+/** Logs an orchestrator event with its job and link IDs. */
+function logEvent(log: Logger, e: OrchestratorEvent): void {
+  if (e.type === "link") {
+    if (e.up) log.info({ link_id: e.linkId, up: true }, "link up");
+    else log.warn({ link_id: e.linkId, up: false }, "link down");
+    return;
+  }
+  const j = e.job;
+  const reason = j.history.at(-1)?.reason;
+  const fields = {
+    job_id: j.id,
+    kind: j.spec.kind,
+    tenant: j.spec.tenant,
+    state: j.state,
+    ...(j.path ? { path: j.path } : {}),
+    ...(reason ? { reason } : {}),
+  };
+  if (e.reroute)
+    log.warn(
+      { ...fields, link_id: e.reroute.linkId, from: e.reroute.from, to: e.reroute.to },
+      "job rerouted",
+    );
+  else if (j.state === "failed" || j.state === "expired") log.warn(fields, `job ${j.state}`);
+  else log.info(fields, `job ${j.state}`);
+}
+
+/**
+ * Starts the orchestrator, the key service (one KME per site) and their servers; returns them running,
+ * with the text to print. Logs go to `logDestination` (default stderr) as JSON lines.
+ */
 export async function runServeCommand(
   opts: ServeCommandOptions,
+  logDestination?: DestinationStream,
 ): Promise<{ running: RunningServe; report: string }> {
-  const port = intFlag(opts.port, "--port", "a TCP port from 0 to 65535", (v) => v >= 0 && v <= 65535);
-  const metricsPort =
-    opts.metricsPort === "off"
+  const portFlag = (text: string, flag: string, max = 65535) =>
+    intFlag(text, flag, `a TCP port from 0 to ${max}`, (v) => v >= 0 && v <= max);
+  const port = portFlag(opts.port, "--port");
+  const offOr = (text: string, flag: string, max = 65535) =>
+    text === "off"
       ? undefined
-      : intFlag(
-          opts.metricsPort,
-          "--metrics-port",
-          "a TCP port from 0 to 65535, or off",
-          (v) => v >= 0 && v <= 65535,
-        );
+      : intFlag(text, flag, `a TCP port from 0 to ${max}, or off`, (v) => v >= 0 && v <= max);
+  const metricsPort = offOr(opts.metricsPort, "--metrics-port");
   const stepMs = intFlag(
     opts.stepMs,
     "--step-ms",
     "milliseconds from 10 to 60000",
     (v) => v >= 10 && v <= 60_000,
   );
+  const log = serveLogger(opts.logLevel ?? "info", logDestination);
   const topologyPath = opts.topology ?? defaultTopology();
   const topology = loadTopology(topologyPath);
+  // The key service is checked before anything starts, so that a bad topology or port fails cleanly.
+  let kmsLayout: KmsLayout | undefined;
+  let kmsNote: string | undefined;
+  const kmsPort = offOr(opts.kmsPort ?? "off", "--kms-port", 65535 - 64);
+  if (kmsPort !== undefined) {
+    try {
+      kmsLayout = kmsLayoutOfTopology(topology, topologyPath);
+    } catch (e) {
+      if (!(e instanceof InputError)) throw e;
+      kmsNote = `no key service: ${e.message}`;
+    }
+  }
+  if (opts.controller !== undefined && !topology.nodes.some((n) => n.id === opts.controller))
+    throw new UsageError(
+      `--controller: '${opts.controller}' is not a node of ${topologyPath}; choose one of ${topology.nodes.map((n) => n.id).join(", ")}`,
+    );
+
+  const onDisk = opts.dir !== "memory";
   let store: JobStore;
-  if (opts.dir === "memory") store = new MemoryJobStore();
+  if (!onDisk) store = new MemoryJobStore();
   else {
     try {
       mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
@@ -89,76 +165,181 @@ export async function runServeCommand(
       throw new InputError(`cannot open the job store in '${opts.dir}': ${(e as Error).message}`);
     }
   }
-  const sink = new PrometheusSink();
-  const hub = orchestratorEventHub();
-  const orchestrator = await Orchestrator.open({
-    topology,
-    store,
-    clock: () => Date.now(),
-    seed: opts.seed,
-    sink,
-    onEvent: hub.emit,
-  });
-  const servers: FastifyInstance[] = [];
-  const listen = async (app: FastifyInstance, p: number): Promise<string> => {
-    try {
-      await app.listen({ host: "127.0.0.1", port: p });
-    } catch (e) {
-      await Promise.all(servers.map((s) => s.close()));
-      await store.close();
-      throw new InputError(`cannot listen on 127.0.0.1:${p}: ${(e as Error).message}; choose another port`);
-    }
-    servers.push(app);
-    const address = app.server.address();
-    return `http://127.0.0.1:${typeof address === "object" && address !== null ? address.port : p}`;
+  const cleanups: (() => Promise<void>)[] = [async () => store.close()];
+  const closeAll = async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
   };
-  const api = Fastify({ logger: false, ...ORCHESTRATOR_SERVER_OPTIONS });
-  registerOrchestratorRoutes(api, { orchestrator, newId: () => randomUUID(), events: hub.subscribe });
-  const apiUrl = await listen(api, port);
-  let metricsUrl: string | undefined;
-  if (metricsPort !== undefined) {
-    const m = Fastify({ logger: false });
-    registerMetricsRoute(m, sink);
-    metricsUrl = `${await listen(m, metricsPort)}/metrics`;
-  }
-  // One scheduling round at a time: a round runs its jobs on the twin, which may take a while.
-  let stepping: Promise<unknown> | null = null;
-  const timer = setInterval(() => {
-    stepping ??= orchestrator.step(Date.now()).finally(() => {
-      stepping = null;
+  try {
+    const sink = new PrometheusSink();
+    const hub = orchestratorEventHub();
+    const orchestrator = await Orchestrator.open({
+      topology,
+      store,
+      clock: () => Date.now(),
+      seed: opts.seed,
+      sink,
+      ...(opts.controller ? { controlPlane: { controller: opts.controller } } : {}),
+      onEvent: (e) => {
+        logEvent(log, e);
+        hub.emit(e);
+      },
     });
-  }, stepMs);
-  const running: RunningServe = {
-    apiUrl,
-    ...(metricsUrl ? { metricsUrl } : {}),
-    orchestrator,
-    async close() {
+
+    let kms: RunningKms | undefined;
+    let pki: string | undefined;
+    if (kmsLayout !== undefined && kmsPort !== undefined) {
+      const kmsLog = log.child({ component: "kms" });
+      // With --dir memory the certificates still need files (TLS reads them): a temporary directory.
+      const kmsDir = onDisk
+        ? join(opts.dir, "kms")
+        : join(tmpdir(), `qnet-serve-kms-${process.pid}-${Date.now()}`);
+      if (!onDisk) cleanups.push(async () => rmSync(kmsDir, { recursive: true, force: true }));
+      ({ running: kms, pki } = await startKeyService({
+        dir: kmsDir,
+        layout: kmsLayout,
+        store: onDisk ? "sqlite" : "memory",
+        port: kmsPort,
+        portFlag: "--kms-port",
+        poolBits: kmsLayout.poolBits ?? DEFAULT_POOL_BITS,
+        sink,
+        log: ({ level, msg, ...rest }) => {
+          const text = typeof msg === "string" ? msg : "key service";
+          if (level === "error") kmsLog.error(rest, text);
+          else if (level === "warn") kmsLog.warn(rest, text);
+          else kmsLog.info(rest, text);
+        },
+      }));
+      const k = kms;
+      cleanups.push(() => k.close());
+    }
+    // Bits pooled on each QKD link (both directions, at its first end), refreshed in the background.
+    const keyPools = new Map<string, number>();
+    const refreshPools = async () => {
+      for (const s of kms?.suppliers ?? []) {
+        const { a } = await s.levels();
+        if (a) keyPools.set(s.pool, a.local.bits + a.peer.bits);
+      }
+    };
+
+    const servers: FastifyInstance[] = [];
+    cleanups.push(async () => {
+      await Promise.all(servers.map((s) => s.close()));
+    });
+    const listen = async (app: FastifyInstance, p: number, flag: string): Promise<string> => {
+      try {
+        await app.listen({ host: "127.0.0.1", port: p });
+      } catch (e) {
+        throw new InputError(
+          `cannot listen on 127.0.0.1:${p}: ${(e as Error).message}; choose another ${flag}`,
+        );
+      }
+      servers.push(app);
+      const address = app.server.address();
+      return `http://127.0.0.1:${typeof address === "object" && address !== null ? address.port : p}`;
+    };
+    const api = Fastify({
+      loggerInstance: log.child({ component: "api" }) as FastifyBaseLogger,
+      logController: new LogController({ disableRequestLogging: true }),
+      ...ORCHESTRATOR_SERVER_OPTIONS,
+    });
+    registerOrchestratorRoutes(api, {
+      orchestrator,
+      newId: () => randomUUID(),
+      events: hub.subscribe,
+      keyPools: () => keyPools,
+    });
+    registerDashboard(api, {});
+    const apiUrl = await listen(api, port, "--port");
+    let metricsUrl: string | undefined;
+    if (metricsPort !== undefined) {
+      const m = Fastify({
+        loggerInstance: log.child({ component: "metrics" }) as FastifyBaseLogger,
+        logController: new LogController({ disableRequestLogging: true }),
+      });
+      registerMetricsRoute(m, sink);
+      metricsUrl = `${await listen(m, metricsPort, "--metrics-port")}/metrics`;
+    }
+
+    // One scheduling round at a time: a round runs its jobs on the twin, which may take a while.
+    let stepping: Promise<unknown> | null = null;
+    const timer = setInterval(() => {
+      stepping ??= Promise.all([orchestrator.step(Date.now()), refreshPools()])
+        .catch((e: unknown) => log.error({ err: e }, "scheduling round failed"))
+        .finally(() => {
+          stepping = null;
+        });
+    }, stepMs);
+    cleanups.push(async () => {
       clearInterval(timer);
       await stepping;
-      await Promise.all(servers.map((s) => s.close()));
-      await store.close();
-    },
-  };
-  const nodes = topology.nodes.filter((n) => n.type === "end").map((n) => n.id);
-  const [a, b] = [
-    nodes[0] ?? topology.nodes[0].id,
-    nodes[1] ?? topology.nodes[1]?.id ?? topology.nodes[0].id,
+    });
+    await refreshPools();
+
+    const dashboardUrl = `${apiUrl}/`;
+    log.info(
+      { api: apiUrl, dashboard: dashboardUrl, metrics: metricsUrl, kms: kms?.urls, topology: topologyPath },
+      "qnet serve started",
+    );
+    const running: RunningServe = {
+      apiUrl,
+      dashboardUrl,
+      ...(metricsUrl ? { metricsUrl } : {}),
+      ...(kms ? { kms, kmsUrls: kms.urls } : {}),
+      orchestrator,
+      close: async () => {
+        await closeAll();
+        log.info("qnet serve stopped");
+        log.flush();
+      },
+    };
+    const ends = topology.nodes.filter((n) => n.type === "end").map((n) => n.id);
+    const [a, b] = [
+      ends[0] ?? topology.nodes[0].id,
+      ends[1] ?? topology.nodes[1]?.id ?? topology.nodes[0].id,
+    ];
+    const lines = [
+      `qnet serve: ${topology.name} (${topology.nodes.length} nodes, ${topology.links.length} links), controller at ${orchestrator.control.controller}`,
+      "",
+      `  dashboard   ${dashboardUrl}`,
+      `  job API     ${apiUrl}/api/v1/jobs   (OpenAPI: ${apiUrl}/api/v1/openapi.json, events: ${apiUrl}/api/v1/events)`,
+      ...(metricsUrl ? [`  metrics     ${metricsUrl}`] : []),
+      ...(kms && kmsLayout
+        ? kmsLayout.kmes.map((id, i) => {
+            const saes = kmsLayout.saes.filter((s) => s.kmeId === id).map((s) => s.saeId);
+            return `  ${i === 0 ? "KMEs      " : "          "}  ${id}  ${kms.urls[id]}  (${saes.length > 0 ? `SAE ${saes.join(", ")}` : "trusted node"})`;
+          })
+        : [`  key service ${kmsNote ?? "off (--kms-port PORT starts one KME per site)"}`]),
+      `  data        ${onDisk ? `${opts.dir} (jobs.db${kms ? ", kms/" : ""})` : "in memory"}`,
+      `  logs        JSON lines on stderr, level ${opts.logLevel ?? "info"}`,
+      "",
+      "Submit an entanglement job and watch it:",
+      `  curl -s -X POST ${apiUrl}/api/v1/jobs -H 'content-type: application/json' \\`,
+      `    -d '{"kind":"entanglement","src":"${a}","dst":"${b}","pairs":100,"min_fidelity":0.8}'`,
+      `  curl -s ${apiUrl}/api/v1/jobs`,
+      ...(kms && kmsLayout && pki ? keyExample(kmsLayout, kms, pki) : []),
+      "",
+      "Stop with Ctrl-C.",
+    ];
+    return { running, report: `${lines.join("\n")}\n` };
+  } catch (e) {
+    await closeAll();
+    throw e;
+  }
+}
+
+/** Curl commands for a key between the SAEs at the ends of the first QKD link that joins two SAEs' sites. */
+function keyExample(layout: KmsLayout, kms: RunningKms, pki: string): string[] {
+  const saeAt = (kme: string) => layout.saes.find((s) => s.kmeId === kme);
+  const pair = layout.links.find((l) => saeAt(l.a) && saeAt(l.b));
+  const [a, b] = pair ? [saeAt(pair.a)!, saeAt(pair.b)!] : [layout.saes[0], layout.saes[1]];
+  return [
+    "",
+    `Get a key for ${a.saeId} and ${b.saeId} (ETSI GS QKD 014), then fetch it at ${b.kmeId}:`,
+    `  curl --cacert ${pki}/ca.pem --cert ${pki}/sae-${a.saeId}.pem --key ${pki}/sae-${a.saeId}-key.pem \\`,
+    `    ${kms.urls[a.kmeId]}/api/v1/keys/${b.saeId}/enc_keys`,
+    `  curl --cacert ${pki}/ca.pem --cert ${pki}/sae-${b.saeId}.pem --key ${pki}/sae-${b.saeId}-key.pem \\`,
+    `    "${kms.urls[b.kmeId]}/api/v1/keys/${a.saeId}/dec_keys?key_ID=<key_ID from the first call>"`,
   ];
-  const lines = [
-    `qnet serve: the orchestrator over ${topology.name} (${topology.nodes.length} nodes, ${topology.links.length} links)`,
-    "",
-    `  job API     ${apiUrl}/api/v1/jobs   (OpenAPI: ${apiUrl}/api/v1/openapi.json, events: ${apiUrl}/api/v1/events)`,
-    ...(metricsUrl ? [`  metrics     ${metricsUrl}`] : []),
-    `  job store   ${opts.dir === "memory" ? "in memory" : join(opts.dir, "jobs.db")}`,
-    "",
-    "Submit an entanglement job and watch it:",
-    `  curl -s -X POST ${apiUrl}/api/v1/jobs -H 'content-type: application/json' \\`,
-    `    -d '{"kind":"entanglement","src":"${a}","dst":"${b}","pairs":100,"min_fidelity":0.8}'`,
-    `  curl -s ${apiUrl}/api/v1/jobs`,
-    "",
-    "Stop with Ctrl-C.",
-  ];
-  return { running, report: `${lines.join("\n")}\n` };
 }
 
 /** Adds `qnet serve` to the program. */
@@ -170,11 +351,22 @@ export function registerServeCommand(program: Command, out: (s: string) => void)
         "jobs persisted in SQLite, Prometheus metrics",
     )
     .option("--topology <file>", "topology file (default: examples/metro.yaml)")
-    .option("--port <port>", "port of the job API on 127.0.0.1 (0: a free port)", "8080")
+    .option("--port <port>", "port of the job API and dashboard on 127.0.0.1 (0: a free port)", "8080")
     .option("--metrics-port <port>", "port of the Prometheus metrics (0: a free port; off: none)", "9465")
-    .option("--dir <dir>", "data directory of the job store, or 'memory'", "qnet-data")
+    .option(
+      "--kms-port <port>",
+      "port of the first KME, the others take the next ones (0: free ports; off: no key service)",
+      "8443",
+    )
+    .option("--dir <dir>", "data directory (job store, key service), or 'memory'", "qnet-data")
     .option("--step-ms <ms>", "milliseconds between scheduling rounds", "200")
     .option("--seed <seed>", "seed of the digital twin's runs", "1")
+    .option("--controller <node>", "node the controller runs at (default: the centre by classical latency)")
+    .option(
+      "--log-level <level>",
+      `least severe log level written to stderr: ${LOG_LEVELS.join(", ")}`,
+      "info",
+    )
     .action(async (opts: ServeCommandOptions) => {
       const { running, report } = await runServeCommand(opts);
       out(report);

@@ -13,6 +13,13 @@ export class OutageSchedule {
   /** The next random outage not yet merged (start `Infinity`: none). */
   private randomStart = Number.POSITIVE_INFINITY;
   private randomEnd = Number.POSITIVE_INFINITY;
+  /**
+   * Down periods set while running ({@link OutageSchedule.setDown}), sorted and disjoint; the last is
+   * open (end `Infinity`) while the link is down. They are not known ahead, so attempts do not look them
+   * up here: the simulation suspends the link's attempts while one is open. They count in `summary`.
+   */
+  private readonly setStarts: number[] = [];
+  private readonly setEnds: number[] = [];
 
   constructor(
     private readonly scheduled: readonly OutageSpec[],
@@ -52,15 +59,71 @@ export class OutageSchedule {
     return this.ends[i];
   }
 
-  /** Outages that began before `t`, and the time the link was down within [0, t], in ns. */
+  /**
+   * Sets the link down (or up) from time `t` on, `t` not before any time given before. A down period
+   * that ends where it began leaves no trace.
+   */
+  setDown(t: number, down: boolean): void {
+    const n = this.setStarts.length;
+    const open = n > 0 && this.setEnds[n - 1] === Number.POSITIVE_INFINITY;
+    if (down && !open) {
+      this.setStarts.push(t);
+      this.setEnds.push(Number.POSITIVE_INFINITY);
+    } else if (!down && open) {
+      if (this.setStarts[n - 1] === t) {
+        this.setStarts.pop();
+        this.setEnds.pop();
+      } else this.setEnds[n - 1] = t;
+    }
+  }
+
+  /**
+   * Outages that began before `t`, and the time the link was down within [0, t], in ns. Periods set
+   * with `setDown` are merged with the others (overlapping or touching periods count once).
+   */
   summary(t: number): { outages: number; downtimeNs: number } {
     this.extendPast(t);
+    if (this.setStarts.length > 0) return this.mergedSummary(t);
     let outages = 0;
     let downtimeNs = 0;
     for (let i = 0; i < this.starts.length && this.starts[i] < t; i++) {
       outages++;
       downtimeNs += Math.min(this.ends[i], t) - this.starts[i];
     }
+    return { outages, downtimeNs };
+  }
+
+  /** `summary` over the union of the scheduled and random outages with the periods set at run time. */
+  private mergedSummary(t: number): { outages: number; downtimeNs: number } {
+    let i = 0;
+    let j = 0;
+    let outages = 0;
+    let downtimeNs = 0;
+    let curStart = 0;
+    let curEnd = Number.NEGATIVE_INFINITY;
+    for (;;) {
+      const si = i < this.starts.length && this.starts[i] < t ? this.starts[i] : Number.POSITIVE_INFINITY;
+      const sj =
+        j < this.setStarts.length && this.setStarts[j] < t ? this.setStarts[j] : Number.POSITIVE_INFINITY;
+      if (si === Number.POSITIVE_INFINITY && sj === Number.POSITIVE_INFINITY) break;
+      let s: number;
+      let e: number;
+      if (si <= sj) {
+        s = si;
+        e = this.ends[i++];
+      } else {
+        s = sj;
+        e = this.setEnds[j++];
+      }
+      if (s <= curEnd) curEnd = Math.max(curEnd, e);
+      else {
+        if (outages > 0) downtimeNs += Math.min(curEnd, t) - curStart;
+        outages++;
+        curStart = s;
+        curEnd = e;
+      }
+    }
+    if (outages > 0) downtimeNs += Math.min(curEnd, t) - curStart;
     return { outages, downtimeNs };
   }
 

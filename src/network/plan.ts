@@ -82,8 +82,13 @@ export class PlanError extends Error {
  * Resolves a topology's requests into paths, link attempt models and memory allocations. Each node's
  * memory qubits are split as evenly as possible between the sides of the paths through it (an end
  * node has one side per path, a repeater two); remainders go to the earlier requests.
+ * `requestLinks` pins single-hop requests (by request ID) to a topology link (by link ID), for nodes
+ * joined by parallel links; otherwise a hop uses the parallel link with the shortest expected time.
  */
-export function planNetwork(topology: Topology): NetworkPlan {
+export function planNetwork(
+  topology: Topology,
+  requestLinks: Readonly<Record<string, string>> = {},
+): NetworkPlan {
   const nodeIndex = new Map(topology.nodes.map((n, i) => [n.id, i]));
   const models = topology.links.map((l) =>
     linkAttemptModel(l, topology.nodes[nodeIndex.get(l.a)!], topology.nodes[nodeIndex.get(l.b)!]),
@@ -134,8 +139,19 @@ export function planNetwork(topology: Topology): NetworkPlan {
       nestLo: new Int32Array(nodes.length).fill(-1),
       nestHi: new Int32Array(nodes.length).fill(-1),
     };
+    const pinned = Object.hasOwn(requestLinks, request.id) ? requestLinks[request.id] : undefined;
+    let pinnedIndex: number | undefined;
+    if (pinned !== undefined) {
+      pinnedIndex = topology.links.findIndex((l) => l.id === pinned);
+      const l = topology.links[pinnedIndex];
+      const ends = [topology.nodes[nodes[0]].id, topology.nodes[nodes[nodes.length - 1]].id];
+      if (l === undefined || nodes.length !== 2 || !ends.includes(l.a) || !ends.includes(l.b))
+        throw new PlanError(
+          `request ${request.id}: can use link ${pinned} only as a single hop between its own end nodes`,
+        );
+    }
     for (let pos = 0; pos + 1 < nodes.length; pos++) {
-      const li = hop(nodes[pos], nodes[pos + 1]);
+      const li = pinnedIndex ?? hop(nodes[pos], nodes[pos + 1]);
       if (li === undefined)
         throw new PlanError(
           `request ${request.id}: path has no link between ${topology.nodes[nodes[pos]].id} and ${topology.nodes[nodes[pos + 1]].id}`,

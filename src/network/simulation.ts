@@ -45,6 +45,11 @@ export interface SimulationOptions {
    * telemetry layer's `ObservationSink` fits. Default: none (and no cost).
    */
   observer?: SimulationObserver;
+  /**
+   * For single-hop requests between nodes joined by parallel links: the topology link (by ID) that each
+   * request, by request ID, generates on. Default: the link with the shortest expected time per pair.
+   */
+  requestLinks?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -290,6 +295,10 @@ export class NetworkSimulation implements EventHandler {
   private pLevel = new Int32Array(0); // purification rounds the pair has passed
   private pBusy = new Uint8Array(0); // waiting for the outcome messages of a purification round
   private pPurifyOk = new Uint8Array(0); // the outcome of that round, revealed when the messages arrive
+  /** While generating: the herald event, or 0 while suspended because the link is set down. */
+  private pHerald = new Float64Array(0);
+  /** While generating: attempts already told to the observer by flushAttempts. */
+  private pReported = new Float64Array(0);
   private pState: BellDiagonal[] = [];
 
   // --- statistics ---
@@ -317,6 +326,14 @@ export class NetworkSimulation implements EventHandler {
   private readonly nodeOccupiedSince: Float64Array;
   private readonly nodeStorage: SampleSet[];
   private readonly outages: OutageSchedule[];
+  /** Per topology link: 1 while set down by {@link NetworkSimulation.setLinkUp}. */
+  private readonly linkSetDown: Uint8Array;
+  /** Per path link: 1 while its topology link is set down. */
+  private readonly pathLinkDown: Uint8Array;
+  /** Per topology link: its path links (global indices). */
+  private readonly topologyLinkUses: number[][];
+  /** The one-time start-up (deadlines, first attempts) has been done. */
+  private started = false;
   // Per path link (global index): what the event handlers read of its plan, unpacked into arrays.
   private readonly linkPath: Int32Array;
   private readonly linkPos: Int32Array;
@@ -374,7 +391,7 @@ export class NetworkSimulation implements EventHandler {
     private readonly topology: Topology,
     private readonly options: SimulationOptions = {},
   ) {
-    this.plan = planNetwork(topology);
+    this.plan = planNetwork(topology, options.requestLinks);
     this.handler = this.sim.register(this);
     this.streams = new RngStreams(options.seed ?? 1);
     this.linkRng = this.plan.links.map((l) => this.streams.stream(`link:${l.path}:${l.pos}`));
@@ -384,6 +401,7 @@ export class NetworkSimulation implements EventHandler {
     this.outages = topology.links.map(
       (l) => new OutageSchedule(l.outages, l.intermittency, this.streams.stream(`outage:${l.id}`)),
     );
+    this.linkSetDown = new Uint8Array(topology.links.length);
     const nn = topology.nodes.length;
     this.nodeDiscarded = new Int32Array(nn);
     this.nodeOccupied = new Int32Array(nn);
@@ -443,7 +461,10 @@ export class NetworkSimulation implements EventHandler {
     this.linkPurifications = new Float64Array(nl);
     this.linkPurifyFails = new Float64Array(nl);
     this.linkWaiting = new Uint8Array(nl);
+    this.pathLinkDown = new Uint8Array(nl);
     const links = this.plan.links;
+    this.topologyLinkUses = topology.links.map(() => [] as number[]);
+    for (const l of links) this.topologyLinkUses[l.topologyLink].push(l.index);
     this.linkPath = Int32Array.from(links, (l) => l.path);
     this.linkPos = Int32Array.from(links, (l) => l.pos);
     this.linkLeftPort = Int32Array.from(links, (l) => l.leftPort);
@@ -486,13 +507,64 @@ export class NetworkSimulation implements EventHandler {
     this.growPairs(Math.max(16, nq));
   }
 
-  /** Runs until `untilNs` (or until every request is complete) and returns the report. */
   /** Canonical ID of the topology link under path link `l` (for observations). */
   private linkIdOf(l: number): string {
     return this.topology.links[this.plan.links[l].topologyLink].id;
   }
 
+  /** Runs until `untilNs` (or until every request is complete) and returns the report. */
   run(untilNs: number): SimulationReport {
+    if (!(untilNs > 0)) throw new RangeError(`simulation time must be > 0 ns, got ${untilNs}`);
+    this.advance(untilNs);
+    return this.report();
+  }
+
+  /** The current simulated time in ns. */
+  get nowNs(): number {
+    return this.sim.now;
+  }
+
+  /** True once every request has completed or expired: the simulation advances no further. */
+  get finished(): boolean {
+    return this.activeRequests === 0;
+  }
+
+  /**
+   * Advances the simulation to `untilNs` (≥ the current time), or until every request is complete;
+   * may be called again with later times. Advancing in any number of steps gives the same results,
+   * to the bit, as one `run` to the final time. With `maxEvents`, returns after at most that many
+   * events even if `untilNs` is not reached (the clock then stays at the last event's time).
+   *
+   * @returns true if `untilNs` was reached (or every request is complete), false if stopped by `maxEvents`.
+   */
+  advance(untilNs: number, maxEvents = Number.POSITIVE_INFINITY): boolean {
+    if (!(untilNs >= this.sim.now))
+      throw new RangeError(`simulation time must be >= now (${this.sim.now} ns), got ${untilNs}`);
+    if (!(maxEvents >= 0)) throw new RangeError(`maxEvents must be a non-negative number, got ${maxEvents}`);
+    this.growTimeline(untilNs);
+    if (!this.started) this.startUp();
+    if (this.activeRequests === 0) return true;
+    const every = this.options.progressEvery ?? 200_000;
+    const progress = this.options.onProgress;
+    let left = maxEvents;
+    for (;;) {
+      const cap = progress ? Math.min(every, left) : left;
+      const r = this.sim.run({ untilNs, maxEvents: cap });
+      left -= r.events;
+      progress?.(this.sim.now, this.sim.eventsProcessed);
+      if (r.reason !== "maxEvents" || this.activeRequests === 0) return true;
+      if (left <= 0) return false;
+    }
+  }
+
+  /** The report at the current simulated time; the simulation can be advanced further afterwards. */
+  currentReport(): SimulationReport {
+    return this.report();
+  }
+
+  /** The one-time start-up: expected success per link to the observer, deadlines, first attempts. */
+  private startUp(): void {
+    this.started = true;
     const observer = this.options.observer;
     if (observer) {
       const seen = new Set<number>();
@@ -502,32 +574,37 @@ export class NetworkSimulation implements EventHandler {
         observer.linkExpectedSuccess(this.topology.links[l.topologyLink].id, l.model.successProbability);
       }
     }
-    if (!(untilNs > 0)) throw new RangeError(`simulation time must be > 0 ns, got ${untilNs}`);
-    if (this.timelineBinNs > 0 && Number.isFinite(untilNs)) {
-      const bins = Math.ceil(untilNs / this.timelineBinNs);
-      if (bins > 1e6)
-        throw new RangeError(
-          `a timeline of ${bins} bins is too long; use a bin of at least ${untilNs / 1e6} ns`,
-        );
-      for (let i = 0; i < this.plan.links.length; i++) {
-        this.timelineAttempts[i] = new Float64Array(bins);
-        this.timelineSuccesses[i] = new Float64Array(bins);
-      }
-    }
     this.plan.paths.forEach((p, r) => {
       if (Number.isFinite(p.request.deadlineNs))
         this.sim.scheduleAt(p.request.deadlineNs, this.handler, DEADLINE, r);
     });
     for (let l = 0; l < this.plan.links.length; l++) this.startGeneration(l);
-    const every = this.options.progressEvery ?? 200_000;
-    const progress = this.options.onProgress;
-    for (;;) {
-      const r = this.sim.run({ untilNs, maxEvents: progress ? every : Number.POSITIVE_INFINITY });
-      progress?.(this.sim.now, this.sim.eventsProcessed);
-      if (r.reason !== "maxEvents") break;
-      if (this.activeRequests === 0) break;
+  }
+
+  /**
+   * Makes the timeline bins cover every time up to `untilNs` (bin ⌊untilNs / width⌋ included), so that
+   * no attempt made by then is dropped, however the run is split; bins past the current time are not
+   * reported.
+   */
+  private growTimeline(untilNs: number): void {
+    if (!(this.timelineBinNs > 0 && Number.isFinite(untilNs))) return;
+    const bins = Math.ceil(untilNs / this.timelineBinNs);
+    if (bins > 1e6)
+      throw new RangeError(
+        `a timeline of ${bins} bins is too long; use a bin of at least ${untilNs / 1e6} ns`,
+      );
+    const need = Math.floor(untilNs / this.timelineBinNs) + 1;
+    const have = this.timelineAttempts[0]?.length ?? 0;
+    if (need <= have) return;
+    const size = Math.max(need, Math.min(2 * have, 1e6 + 1));
+    for (let i = 0; i < this.plan.links.length; i++) {
+      const a = new Float64Array(size);
+      a.set(this.timelineAttempts[i]);
+      this.timelineAttempts[i] = a;
+      const s = new Float64Array(size);
+      s.set(this.timelineSuccesses[i]);
+      this.timelineSuccesses[i] = s;
     }
-    return this.report();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -601,6 +678,13 @@ export class NetworkSimulation implements EventHandler {
       this.pHi[p] = pos + 1;
       this.pPhase[p] = GENERATING;
       this.pGenStart[p] = now;
+      this.pReported[p] = 0;
+      if (this.pathLinkDown[l]) {
+        // The link is down: the pair attempts in vain until it is set up again (see setLinkUp).
+        this.pAttempts[p] = 0;
+        this.pHerald[p] = 0;
+        continue;
+      }
       let k: number;
       if (this.linkPlainDraw[l]) {
         // What linkRng[l].geometric(p) draws and returns, 1 + ⌊ln u / ln(1 − p)⌋ with u = 1 − random(),
@@ -613,21 +697,97 @@ export class NetworkSimulation implements EventHandler {
       }
       this.linkAttempts[l] += k;
       this.pAttempts[p] = k; // for the partial count if the run ends before the herald
-      this.sim.schedule((k - 1) * periodNs + heraldDelayNs, this.handler, HERALD, p);
+      this.pHerald[p] = this.sim.schedule((k - 1) * periodNs + heraldDelayNs, this.handler, HERALD, p);
     }
   }
 
   /**
-   * Attempts up to and including the first success for a memory pair starting at `startNs`. Attempts
+   * Sets a topology link down or up from the current simulated time on (for a live twin, or to script
+   * a failure). While it is down no attempt on it succeeds: a memory pair whose drawn success falls at
+   * or after the down time loses that draw and keeps attempting in vain (its attempts count, as during
+   * a scheduled outage); when the link comes up, its attempts are drawn again from the first attempt at
+   * or after the up time. Attempts are memoryless, so this is exact. A success drawn before the down
+   * time still heralds. Pairs already stored are kept. Setting a link to the state it is in does
+   * nothing. Down periods count as outages in the report.
+   */
+  setLinkUp(linkId: string, up: boolean): void {
+    const li = this.topology.links.findIndex((l) => l.id === linkId);
+    if (li < 0) throw new RangeError(`no link '${linkId}' in topology '${this.topology.name}'`);
+    if ((this.linkSetDown[li] === 0) === up) return;
+    const now = this.sim.now;
+    this.linkSetDown[li] = up ? 0 : 1;
+    this.outages[li].setDown(now, !up);
+    const uses = this.topologyLinkUses[li];
+    for (const l of uses) this.pathLinkDown[l] = up ? 0 : 1;
+    if (uses.length === 0) return;
+    for (let p = 0; p < this.pairCap; p++) {
+      if (this.pPhase[p] !== GENERATING) continue;
+      const l = this.qLink[this.pQ0[p]];
+      if (this.plan.links[l].topologyLink !== li) continue;
+      const periodNs = this.linkPeriodNs[l];
+      const start = this.pGenStart[p];
+      if (!up) {
+        if (this.pHerald[p] === 0) continue;
+        // The successful attempt began before now: its herald stands.
+        if (start + (this.pAttempts[p] - 1) * periodNs < now) continue;
+        this.sim.cancel(this.pHerald[p]);
+        this.linkAttempts[l] -= this.pAttempts[p];
+        this.pAttempts[p] = 0;
+        this.pHerald[p] = 0;
+      } else {
+        if (this.pHerald[p] !== 0) continue;
+        // Attempts before now failed; draw again from the first attempt at or after now.
+        const failed = Math.max(0, Math.ceil((now - start) / periodNs));
+        const k = this.drawAttempts(this.plan.links[l], start, failed);
+        this.linkAttempts[l] += k;
+        this.pAttempts[p] = k;
+        const at = Math.max(now, start + (k - 1) * periodNs + this.linkHeraldDelayNs[l]);
+        this.pHerald[p] = this.sim.scheduleAt(at, this.handler, HERALD, p);
+      }
+    }
+  }
+
+  /**
+   * Tells the observer the attempts made so far by memory pairs still generating (as `linkAttempts`
+   * with no success), so that attempt counts keep flowing between heralds, e.g. while a link is down.
+   * Their herald then reports only the rest. Right after a flush, the attempts the observer has been
+   * told per link equal the report's `attempts`. Changes nothing else.
+   */
+  flushAttempts(): void {
+    const observer = this.options.observer;
+    if (!observer) return;
+    const now = this.sim.now;
+    for (let p = 0; p < this.pairCap; p++) {
+      if (this.pPhase[p] !== GENERATING) continue;
+      const l = this.qLink[this.pQ0[p]];
+      const elapsed = Math.floor((now - this.pGenStart[p]) / this.linkPeriodNs[l]);
+      const made = this.pHerald[p] === 0 ? elapsed : Math.min(this.pAttempts[p], elapsed);
+      if (made > this.pReported[p]) {
+        observer.linkAttempts(this.linkIdOf(l), made - this.pReported[p], 0);
+        this.pReported[p] = made;
+      }
+    }
+  }
+
+  /** Whether a topology link is up (not set down with {@link NetworkSimulation.setLinkUp}). */
+  isLinkUp(linkId: string): boolean {
+    const li = this.topology.links.findIndex((l) => l.id === linkId);
+    if (li < 0) throw new RangeError(`no link '${linkId}' in topology '${this.topology.name}'`);
+    return this.linkSetDown[li] === 0;
+  }
+
+  /**
+   * Attempts up to and including the first success for a memory pair starting at `startNs`, of which
+   * the first `failedBefore` are known to have failed. Attempts
    * while the link is down all fail; because attempts are memoryless, a success drawn to fall in or
    * after an outage is redrawn from the first attempt after it, which is exact.
    */
-  private drawAttempts(link: LinkPlan, startNs: number): number {
+  private drawAttempts(link: LinkPlan, startNs: number, failedBefore = 0): number {
     const rng = this.linkRng[link.index];
     const m = link.model;
     const periodNs = m.attemptPeriodNs;
     const schedule = this.outages[link.topologyLink];
-    let failed = 0;
+    let failed = failedBefore;
     for (;;) {
       const k = rng.geometric(m.successProbability);
       if (schedule.never) return failed + k;
@@ -639,17 +799,7 @@ export class NetworkSimulation implements EventHandler {
 
   /** Adds `count` attempts made every `periodNs` from `startNs` to the link's timeline bins. */
   private binAttempts(link: number, startNs: number, count: number, periodNs: number): void {
-    const bins = this.timelineAttempts[link];
-    const w = this.timelineBinNs;
-    let i = 0;
-    while (i < count) {
-      const b = Math.floor((startNs + i * periodNs) / w);
-      if (b >= bins.length) return;
-      // Attempts i … j−1 fall in bin b: those with startNs + i·period < (b + 1)·w.
-      const j = Math.min(count, Math.max(i + 1, Math.ceil(((b + 1) * w - startNs) / periodNs)));
-      bins[b] += j - i;
-      i = j;
-    }
+    binAttemptsInto(this.timelineAttempts[link], this.timelineBinNs, startNs, count, periodNs);
   }
 
   private onHerald(p: number, now: number): void {
@@ -659,7 +809,7 @@ export class NetworkSimulation implements EventHandler {
     const path = this.linkPath[l];
     this.linkSuccesses[l]++;
     const observer = this.options.observer;
-    if (observer) observer.linkAttempts(this.linkIdOf(l), this.pAttempts[p], 1);
+    if (observer) observer.linkAttempts(this.linkIdOf(l), this.pAttempts[p] - this.pReported[p], 1);
     if (this.timelineBinNs > 0) {
       const periodNs = this.linkPeriodNs[l];
       this.binAttempts(l, this.pGenStart[p], this.pAttempts[p], periodNs);
@@ -1267,13 +1417,16 @@ export class NetworkSimulation implements EventHandler {
     this.pHi = grow(this.pHi, (n) => new Int32Array(n));
     this.pDead = grow(this.pDead, (n) => new Uint8Array(n));
     this.pRefs = grow(this.pRefs, (n) => new Uint8Array(n));
-    this.pPhase = grow(this.pPhase, (n) => new Uint8Array(n));
+    // Unused records are RELEASED, as they are when freed, so that only live pairs look GENERATING.
+    this.pPhase = grow(this.pPhase, (n) => new Uint8Array(n).fill(RELEASED));
     this.pGenStart = grow(this.pGenStart, (n) => new Float64Array(n));
     this.pAttempts = grow(this.pAttempts, (n) => new Float64Array(n));
     this.pGen = grow(this.pGen, (n) => new Int32Array(n).fill(FIRST_PAIR_GEN));
     this.pLevel = grow(this.pLevel, (n) => new Int32Array(n));
     this.pBusy = grow(this.pBusy, (n) => new Uint8Array(n));
     this.pPurifyOk = grow(this.pPurifyOk, (n) => new Uint8Array(n));
+    this.pHerald = grow(this.pHerald, (n) => new Float64Array(n));
+    this.pReported = grow(this.pReported, (n) => new Float64Array(n));
     if (cap > PAIR_ID_SPAN) throw new RangeError(`more than ${PAIR_ID_SPAN} pairs in flight`);
     for (let p = old; p < cap; p++) this.pState.push(new Float64Array(4));
     for (let p = cap - 1; p >= old; p--) this.pairFree.push(p);
@@ -1283,10 +1436,18 @@ export class NetworkSimulation implements EventHandler {
   // ---------------------------------------------------------------------------------------------
   // Report
 
+  /** The report at the current time. It changes nothing, so the simulation may go on afterwards. */
   private report(): SimulationReport {
     const now = this.sim.now;
-    this.setOccupied(this.occupied, now);
-    for (let n = 0; n < this.topology.nodes.length; n++) this.setNodeOccupied(n, 0, now);
+    // The occupancy integrals brought up to now, as setOccupied/setNodeOccupied would (without storing).
+    const occupiedIntegral =
+      now !== this.occupiedSince
+        ? this.occupiedIntegral + this.occupied * (now - this.occupiedSince)
+        : this.occupiedIntegral;
+    const nodeIntegral = (n: number): number =>
+      now !== this.nodeOccupiedSince[n]
+        ? this.nodeOccupiedIntegral[n] + this.nodeOccupied[n] * (now - this.nodeOccupiedSince[n])
+        : this.nodeOccupiedIntegral[n];
     const seconds = now / 1e9;
     return {
       topology: this.topology.name,
@@ -1321,7 +1482,7 @@ export class NetworkSimulation implements EventHandler {
         };
       }),
       memory: {
-        occupancy_mean: now > 0 && this.totalQubits > 0 ? this.occupiedIntegral / now / this.totalQubits : 0,
+        occupancy_mean: now > 0 && this.totalQubits > 0 ? occupiedIntegral / now / this.totalQubits : 0,
         decohered_discarded: this.decoheredDiscarded,
         nodes: this.topology.nodes.map((node, n) => {
           const st = this.nodeStorage[n];
@@ -1329,7 +1490,7 @@ export class NetworkSimulation implements EventHandler {
             id: node.id,
             qubits: node.memory.qubits,
             occupancy_mean:
-              now > 0 && node.memory.qubits > 0 ? this.nodeOccupiedIntegral[n] / now / node.memory.qubits : 0,
+              now > 0 && node.memory.qubits > 0 ? nodeIntegral(n) / now / node.memory.qubits : 0,
             occupancy_max: this.nodeOccupiedMax[n],
             storage_time_s: {
               mean: st.mean(),
@@ -1346,7 +1507,7 @@ export class NetworkSimulation implements EventHandler {
 
   /** Per topology link, summed over the request paths that use it. */
   private linkReports(seconds: number): LinkReport[] {
-    const beyondEnd = this.settlePendingAttempts();
+    const { beyondEnd, pendingBins } = this.settlePendingAttempts();
     const now = this.sim.now;
     // The path links over each topology link: their fidelity samples are merged only when there are several.
     const uses = this.topology.links.map(() => [] as LinkPlan[]);
@@ -1367,8 +1528,9 @@ export class NetworkSimulation implements EventHandler {
         purificationsFailed += this.linkPurifyFails[l.index];
         const s = this.linkFidelity[l.index];
         if (s !== fid) for (let i = 0; i < s.count; i++) fid.add(s.at(i));
+        const pending = pendingBins[l.index];
         for (let b = 0; b < binAttempts.length; b++) {
-          binAttempts[b] += this.timelineAttempts[l.index][b];
+          binAttempts[b] += this.timelineAttempts[l.index][b] + pending[b];
           binSuccesses[b] += this.timelineSuccesses[l.index][b];
         }
       }
@@ -1401,21 +1563,46 @@ export class NetworkSimulation implements EventHandler {
   }
 
   /**
-   * For memory pairs still generating at the end of the run: the attempts drawn that lie beyond it,
-   * per path link (subtracted from the counts); the attempts already made go into the timeline.
+   * For memory pairs still generating at the current time: the attempts drawn that lie beyond it, per
+   * path link (subtracted from the counts), and the attempts already made, binned as the timeline would
+   * bin them at the herald (kept apart from the timeline, which they join only when the herald comes).
    */
-  private settlePendingAttempts(): Float64Array {
+  private settlePendingAttempts(): { beyondEnd: Float64Array; pendingBins: Float64Array[] } {
     const extra = new Float64Array(this.plan.links.length);
+    const bins = this.timelineBinNs > 0 ? (this.timelineAttempts[0]?.length ?? 0) : 0;
+    const pendingBins = this.plan.links.map(() => new Float64Array(bins));
     const now = this.sim.now;
     for (let p = 0; p < this.pairCap; p++) {
       if (this.pPhase[p] !== GENERATING) continue;
       const link = this.plan.paths[this.qPath[this.pQ0[p]]].links[this.pLo[p]];
       const periodNs = link.model.attemptPeriodNs;
-      const made = Math.min(this.pAttempts[p], Math.floor((now - this.pGenStart[p]) / periodNs));
+      const elapsed = Math.floor((now - this.pGenStart[p]) / periodNs);
+      // A pair suspended while its link is set down has attempted (in vain) all along.
+      const made = this.pHerald[p] === 0 ? elapsed : Math.min(this.pAttempts[p], elapsed);
       extra[link.index] += this.pAttempts[p] - made;
-      if (this.timelineBinNs > 0) this.binAttempts(link.index, this.pGenStart[p], made, periodNs);
+      if (bins > 0)
+        binAttemptsInto(pendingBins[link.index], this.timelineBinNs, this.pGenStart[p], made, periodNs);
     }
-    return extra;
+    return { beyondEnd: extra, pendingBins };
+  }
+}
+
+/** Adds `count` attempts made every `periodNs` from `startNs` to bins of width `w` (dropping any past the last). */
+function binAttemptsInto(
+  bins: Float64Array,
+  w: number,
+  startNs: number,
+  count: number,
+  periodNs: number,
+): void {
+  let i = 0;
+  while (i < count) {
+    const b = Math.floor((startNs + i * periodNs) / w);
+    if (b >= bins.length) return;
+    // Attempts i … j−1 fall in bin b: those with startNs + i·period < (b + 1)·w.
+    const j = Math.min(count, Math.max(i + 1, Math.ceil(((b + 1) * w - startNs) / periodNs)));
+    bins[b] += j - i;
+    i = j;
   }
 }
 

@@ -193,4 +193,45 @@ export interface Topology {
   swap: SwapPolicy;
   purification?: PurificationSpec;
   requests: RequestSpec[];
+  /**
+   * The key service over this network (`qnet kms --topology`, `qnet serve`), from the file's
+   * `key_service` section. Absent when the file has none. Its own defaults are left to the consumer
+   * (see {@link KeyServiceSpec}).
+   */
+  keyService?: KeyServiceSpec;
+}
+
+/**
+ * How an application (SAE) may be given keys when its QKD pool cannot serve it: `qkd-only` never takes
+ * anything but QKD key; `hybrid` takes a post-quantum key mixed with the QKD bits there are, when there
+ * are some; `pqc-allowed` takes one even with no QKD bits at all.
+ */
+export type SaePolicySpec = "qkd-only" | "hybrid" | "pqc-allowed";
+
+/** An application (SAE) of the key service, the site it connects at and its limits. */
+export interface SaeSpec {
+  /** The SAE ID, as its certificate names it; unique among the SAEs, in the form of a canonical ID. */
+  id: string;
+  /** The end or trusted node whose KME serves it. */
+  site: string;
+  /** Default `hybrid`. */
+  policy: SaePolicySpec;
+  /** Keys it may take per minute as master (> 0). Absent: no limit. */
+  keysPerMinute?: number;
+  /** Key bits it may take per day as master (> 0). Absent: no limit. */
+  bitsPerDay?: number;
+}
+
+/**
+ * The key service: one KME per end or trusted node, a QKD pool on every physical link between two of
+ * them, and the applications (SAEs) it serves.
+ */
+export interface KeyServiceSpec {
+  /**
+   * At least one when given. Absent: the consumer serves one SAE `app-<node>` with policy `hybrid` and
+   * no limits per end node.
+   */
+  saes?: SaeSpec[];
+  /** Bits each KME keeps in each direction of each of its pools, an integer ≥ 1024. Absent: 65,536. */
+  poolBits?: number;
 }

@@ -149,6 +149,7 @@ export const ORCHESTRATOR_OPENAPI: OpenApiDocument = {
   servers: [{ url: "/api/v1", description: "This server" }],
   tags: [
     { name: "jobs", description: "Job submission and lifecycle." },
+    { name: "network", description: "The topology and the live status of its links." },
     { name: "links", description: "Operator fault injection." },
     { name: "events", description: "Server-sent events." },
     { name: "meta", description: "This document." },
@@ -239,6 +240,32 @@ export const ORCHESTRATOR_OPENAPI: OpenApiDocument = {
           "200": jsonResponse("The job, now `cancelled`.", ref("Job")),
           "404": jsonResponse("No such job.", ref("Error")),
           "409": jsonResponse("The job is already final.", ref("Conflict")),
+          "500": internal,
+        },
+      },
+    },
+    "/topology": {
+      get: {
+        operationId: "getTopology",
+        summary: "The network's nodes and links",
+        description:
+          "The topology the orchestrator runs: every node with its type and memory qubits, every link with its ends and, for fiber, its length.",
+        tags: ["network"],
+        responses: {
+          "200": jsonResponse("The topology.", ref("Topology")),
+          "500": internal,
+        },
+      },
+    },
+    "/links": {
+      get: {
+        operationId: "listLinks",
+        summary: "Live status of every link",
+        description:
+          "The orchestrator's current estimate of each link (success probability per attempt, attempt period, pair rate, fidelity), whether it is up, and the key pooled on it when the server has a key service. Link changes stream as `link` events on `/events`.",
+        tags: ["network"],
+        responses: {
+          "200": jsonResponse("Every link, in topology order.", ref("LinkStatusList")),
           "500": internal,
         },
       },
@@ -401,6 +428,11 @@ export const ORCHESTRATOR_OPENAPI: OpenApiDocument = {
           key_ids: { type: "array", items: { type: "string" } },
           rate_hz: { type: "number" },
           duration_ns: { type: "number", description: "Simulated time of the run, ns." },
+          setup_ns: {
+            type: "number",
+            description:
+              "Simulated time the controller took to set the path up before the run: its longest round trip to a node on the path (M4), ns.",
+          },
           error: {
             type: "object",
             required: ["code", "message"],
@@ -474,6 +506,101 @@ export const ORCHESTRATOR_OPENAPI: OpenApiDocument = {
             },
           },
         },
+      },
+      Topology: {
+        type: "object",
+        required: ["name", "nodes", "links"],
+        additionalProperties: false,
+        properties: {
+          name: { type: "string" },
+          nodes: {
+            type: "array",
+            items: {
+              type: "object",
+              required: ["id", "type"],
+              additionalProperties: false,
+              properties: {
+                id: { type: "string" },
+                type: { type: "string", enum: ["end", "repeater", "trusted"] },
+                memory_qubits: {
+                  type: "integer",
+                  minimum: 1,
+                  description: "Memory qubits; absent for a node without memories.",
+                },
+              },
+            },
+          },
+          links: {
+            type: "array",
+            items: {
+              type: "object",
+              required: ["id", "a", "b", "kind"],
+              additionalProperties: false,
+              properties: {
+                id: { type: "string" },
+                a: { type: "string", description: "Node ID of one end." },
+                b: { type: "string", description: "Node ID of the other end." },
+                kind: {
+                  type: "string",
+                  enum: ["physical", "abstract"],
+                  description: "Fiber described physically, or a link described by its measured behaviour.",
+                },
+                length_km: { type: "number", minimum: 0, description: "Fiber length; physical links only." },
+              },
+            },
+          },
+        },
+      },
+      LinkStatus: {
+        type: "object",
+        required: [
+          "link_id",
+          "a",
+          "b",
+          "up",
+          "success_probability",
+          "attempt_period_ns",
+          "pair_rate_hz",
+          "fidelity",
+          "observed_attempts",
+        ],
+        additionalProperties: false,
+        properties: {
+          link_id: { type: "string" },
+          a: { type: "string" },
+          b: { type: "string" },
+          up: { type: "boolean" },
+          success_probability: {
+            type: "number",
+            minimum: 0,
+            maximum: 1,
+            description: "Estimated probability that one attempt heralds a pair.",
+          },
+          attempt_period_ns: { type: "number", description: "Time between attempts on one memory pair, ns." },
+          pair_rate_hz: {
+            type: "number",
+            minimum: 0,
+            description: "Expected heralded pairs per second on one memory pair; 0 while the link is down.",
+          },
+          fidelity: {
+            type: "number",
+            minimum: 0,
+            maximum: 1,
+            description: "Estimated fidelity of heralded pairs.",
+          },
+          observed_attempts: { type: "number", minimum: 0, description: "Attempts observed so far." },
+          key_pool_bits: {
+            type: "integer",
+            minimum: 0,
+            description: "Bits of key pooled on the link; absent when the server has no key pool for it.",
+          },
+        },
+      },
+      LinkStatusList: {
+        type: "object",
+        required: ["links"],
+        additionalProperties: false,
+        properties: { links: { type: "array", items: ref("LinkStatus") } },
       },
       LinkEvent: {
         type: "object",

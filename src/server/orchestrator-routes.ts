@@ -9,6 +9,8 @@
  * | GET | `/jobs` | list jobs, newest first, paged by cursor |
  * | GET | `/jobs/{id}` | one job |
  * | DELETE | `/jobs/{id}` | cancel a job (409 if already final) |
+ * | GET | `/topology` | the network's nodes and links |
+ * | GET | `/links` | live status of every link (estimates, up/down, pooled key) |
  * | POST | `/links/{id}/down`, `/links/{id}/up` | operator fault injection |
  * | GET | `/events` | `text/event-stream` of job and link events |
  * | GET | `/openapi.json` | the OpenAPI document |
@@ -37,6 +39,7 @@ import {
   jobSpecToJson,
 } from "../control/jobs.js";
 import type { Orchestrator, OrchestratorEvent } from "../control/orchestrator.js";
+import type { NodeType, Topology } from "../network/topology.js";
 import { ORCHESTRATOR_OPENAPI } from "./orchestrator-openapi.js";
 
 /** The prefix of every route of the orchestrator API. */
@@ -66,6 +69,11 @@ export interface OrchestratorRoutesOptions {
   bodyLimitBytes?: number;
   /** Interval of the event stream's comment heartbeat, ms. Default 15 000. */
   heartbeatMs?: number;
+  /**
+   * Bits of key currently pooled per link ID (from the key service), read on every `GET /links`.
+   * Links missing from the map get no `key_pool_bits`; without the callback no link has one.
+   */
+  keyPools?: () => ReadonlyMap<string, number>;
 }
 
 const DEFAULT_BODY_LIMIT_BYTES = 64 * 1024;
@@ -128,6 +136,7 @@ export interface JobResultJson {
   key_ids?: string[];
   rate_hz?: number;
   duration_ns?: number;
+  setup_ns?: number;
   error?: { code: string; message: string };
 }
 
@@ -150,6 +159,66 @@ export interface JobJson {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/** The network as `GET /topology` returns it. */
+export interface TopologyJson {
+  name: string;
+  nodes: { id: string; type: NodeType; memory_qubits?: number }[];
+  links: { id: string; a: string; b: string; kind: "physical" | "abstract"; length_km?: number }[];
+}
+
+/** The API's view of a topology: node IDs, types and memories; link ends and fiber lengths. */
+export function topologyToJson(topology: Topology): TopologyJson {
+  return {
+    name: topology.name,
+    nodes: topology.nodes.map((n) =>
+      n.memory.qubits > 0
+        ? { id: n.id, type: n.type, memory_qubits: n.memory.qubits }
+        : { id: n.id, type: n.type },
+    ),
+    // An abstract link's length only sets its default classical latency, so only fiber shows one.
+    links: topology.links.map((l) =>
+      l.quantum.kind === "physical"
+        ? { id: l.id, a: l.a, b: l.b, kind: "physical", length_km: l.quantum.lengthKm }
+        : { id: l.id, a: l.a, b: l.b, kind: "abstract" },
+    ),
+  };
+}
+
+/** One link's live status as `GET /links` returns it. */
+export interface LinkStatusJson {
+  link_id: string;
+  a: string;
+  b: string;
+  up: boolean;
+  success_probability: number;
+  attempt_period_ns: number;
+  pair_rate_hz: number;
+  fidelity: number;
+  observed_attempts: number;
+  key_pool_bits?: number;
+}
+
+/** Every link's live estimates, in topology order, with the key pooled on it when `keyPools` knows. */
+export function linkStatuses(orch: Orchestrator, keyPools?: ReadonlyMap<string, number>): LinkStatusJson[] {
+  return orch.estimator.linkIds().map((id) => {
+    const e = orch.estimator.estimate(id);
+    const out: LinkStatusJson = {
+      link_id: id,
+      a: e.a,
+      b: e.b,
+      up: e.up,
+      success_probability: e.successProbability,
+      attempt_period_ns: e.attemptPeriodNs,
+      pair_rate_hz: orch.estimator.expectedPairRateHz(id),
+      fidelity: e.fidelity,
+      observed_attempts: e.observedAttempts,
+    };
+    const bits = keyPools?.get(id);
+    if (bits !== undefined) out.key_pool_bits = bits;
+    return out;
+  });
+}
+
 /** The snake_case view of a {@link JobResult}. */
 export function jobResultToJson(r: JobResult): JobResultJson {
   const out: JobResultJson = {};
@@ -163,6 +232,7 @@ export function jobResultToJson(r: JobResult): JobResultJson {
   if (r.keyIds !== undefined) out.key_ids = [...r.keyIds];
   if (r.rateHz !== undefined) out.rate_hz = r.rateHz;
   if (r.durationNs !== undefined) out.duration_ns = r.durationNs;
+  if (r.setupNs !== undefined) out.setup_ns = r.setupNs;
   if (r.error !== undefined) out.error = { code: r.error.code, message: r.error.message };
   return out;
 }
@@ -312,6 +382,14 @@ function orchestratorRoutes(scope: FastifyInstance, options: OrchestratorRoutesO
     if (job === null) throw noSuchJob(request.params.id);
     return json(reply, 200, jobToJson(job));
   });
+
+  scope.get("/topology", routeOptions, async (_request, reply) =>
+    json(reply, 200, topologyToJson(orch.topology)),
+  );
+
+  scope.get("/links", routeOptions, async (_request, reply) =>
+    json(reply, 200, { links: linkStatuses(orch, options.keyPools?.()) }),
+  );
 
   scope.post<{ Params: { id: string } }>("/links/:id/down", routeOptions, async (request, reply) => {
     const id = knownLink(orch, request.params.id);

@@ -1,7 +1,10 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { PlanError } from "../../src/network/plan.js";
-import { simulate } from "../../src/network/simulation.js";
+import { NetworkSimulation, type SimulationReport, simulate } from "../../src/network/simulation.js";
 import type { Topology } from "../../src/network/topology.js";
+import { parseRequests, parseTopology } from "../../src/network/topology-loader.js";
 import { abstractLink, chain, node, request } from "../support/topologies.js";
 
 /** Mean and standard error of the time to deliver the first pair, over independent seeds. */
@@ -246,5 +249,169 @@ describe("reports", () => {
     }
     expect(r.memory.occupancy_mean).toBeGreaterThan(0);
     expect(r.memory.occupancy_mean).toBeLessThanOrEqual(1);
+  });
+});
+
+const EXAMPLES = join(import.meta.dirname, "..", "..", "examples");
+function example(file: string, requestsFile?: string): Topology {
+  const t = parseTopology(readFileSync(join(EXAMPLES, file), "utf8"), file);
+  if (requestsFile !== undefined)
+    t.requests = parseRequests(readFileSync(join(EXAMPLES, requestsFile), "utf8"), requestsFile, t);
+  return t;
+}
+
+/** Advances in uneven steps (some capped by an event count, some reports in between), then reports. */
+function advancedInSteps(
+  topology: Topology,
+  untilNs: number,
+  options: { seed: number; timelineBinNs?: number },
+  steps: number,
+): SimulationReport {
+  const s = new NetworkSimulation(topology, options);
+  let x = options.seed * 7919 + 1;
+  let t = 0;
+  for (let i = 1; i <= steps; i++) {
+    x = (x * 48271) % 2147483647;
+    // Uneven step ends, some on timeline bin edges, the last exactly at untilNs.
+    let next = i === steps ? untilNs : Math.min(untilNs, t + ((x % 1000) / 1000) * ((2 * untilNs) / steps));
+    if (options.timelineBinNs && i % 5 === 0 && i < steps)
+      next = Math.min(untilNs, Math.ceil(t / options.timelineBinNs + 1) * options.timelineBinNs);
+    if (i % 3 === 0) {
+      // A few small event budgets: the clock stops at an event short of `next`, then carries on.
+      while (!s.advance(next, 1 + (x % 50))) {}
+    } else s.advance(next);
+    if (i % 4 === 0) s.currentReport(); // looking must not change anything
+    t = next;
+  }
+  return s.currentReport();
+}
+
+describe("advancing in steps (a resumable simulation)", () => {
+  const cases: { name: string; topology: () => Topology; untilNs: number; timelineBinNs?: number }[] = [
+    { name: "metro.yaml", topology: () => example("metro.yaml"), untilNs: 0.3e9, timelineBinNs: 7e6 },
+    {
+      name: "metro.yaml with metro-requests.yaml",
+      topology: () => example("metro.yaml", "metro-requests.yaml"),
+      untilNs: 0.3e9,
+    },
+    {
+      name: "link-outages.yaml",
+      topology: () => example("link-outages.yaml"),
+      untilNs: 1e9,
+      timelineBinNs: 50e6,
+    },
+    { name: "repeater-chain.yaml", topology: () => example("repeater-chain.yaml"), untilNs: 0.5e9 },
+    { name: "point-to-point.yaml", topology: () => example("point-to-point.yaml"), untilNs: 0.2e9 },
+    { name: "pompili-2021.yaml", topology: () => example("pompili-2021.yaml"), untilNs: 0.2e9 },
+    { name: "trusted-star.yaml", topology: () => example("trusted-star.yaml"), untilNs: 0.2e9 },
+    {
+      name: "a chain whose request completes early",
+      topology: () => chain({ links: 3, p: 0.2, qubitsPerSide: 2, request: { pairs: 40 } }),
+      untilNs: 1e9,
+    },
+  ];
+  for (const c of cases)
+    it(`${c.name}: the report after many steps deep-equals one run to the same time, for several seeds`, () => {
+      for (const seed of [1, 2, 7]) {
+        const options = { seed, ...(c.timelineBinNs ? { timelineBinNs: c.timelineBinNs } : {}) };
+        const once = simulate(c.topology(), c.untilNs, options);
+        expect(advancedInSteps(c.topology(), c.untilNs, options, 40)).toStrictEqual(once);
+      }
+    });
+
+  it("refuses to go back in time, and a step to the current time does nothing", () => {
+    const s = new NetworkSimulation(chain({ links: 2, p: 0.1 }), { seed: 1 });
+    s.advance(1e6);
+    const r = s.currentReport();
+    expect(s.advance(1e6)).toBe(true);
+    expect(s.currentReport()).toStrictEqual(r);
+    expect(() => s.advance(5e5)).toThrow(RangeError);
+  });
+});
+
+describe("setting a link down and up while running", () => {
+  it("no success while down, the rate before and after matches p within 5σ, down attempts count", () => {
+    // One abstract link, p = 0.05 per 1 µs attempt, down over [20 ms, 30 ms) of a 50 ms run.
+    const p = 0.05;
+    const t = chain({ links: 1, p, attemptDurationNs: 1000 });
+    const s = new NetworkSimulation(t, { seed: 3, timelineBinNs: 5e6 });
+    s.advance(20e6);
+    s.setLinkUp("n0-n1", false);
+    expect(s.isLinkUp("n0-n1")).toBe(false);
+    s.advance(30e6);
+    s.setLinkUp("n0-n1", true);
+    s.advance(50e6);
+    const link = s.currentReport().links[0];
+    expect(link.outages).toBe(1);
+    expect(link.downtime_s).toBeCloseTo(0.01, 12);
+    const bins = link.timeline!;
+    expect(bins).toHaveLength(10);
+    for (const b of bins) {
+      // 5000 attempt slots of 1 µs per bin, down or not: attempts go on, in vain, while down.
+      expect(b.attempts).toBeGreaterThan(4900);
+      if (b.start_s >= 0.02 && b.start_s < 0.03) expect(b.successes).toBe(0);
+      else {
+        // Binomial standard error of a success fraction over n attempts: σ = √(p(1 − p)/n).
+        const sigma = Math.sqrt((p * (1 - p)) / b.attempts);
+        expect(Math.abs(b.success_rate - p)).toBeLessThan(5 * sigma);
+      }
+    }
+    expect(bins.reduce((n, b) => n + b.attempts, 0)).toBe(link.attempts);
+    expect(bins.reduce((n, b) => n + b.successes, 0)).toBe(link.successes);
+  });
+
+  it("a link down from the start delivers no pair to the requests over it, and delivers once up", () => {
+    const t = chain({ links: 2, p: 0.2, attemptDurationNs: 1000, qubitsPerSide: 2 });
+    const s = new NetworkSimulation(t, { seed: 4 });
+    s.setLinkUp("n1-n2", false);
+    s.advance(100e6);
+    let r = s.currentReport();
+    expect(r.requests[0].delivered).toBe(0);
+    expect(r.links[1].successes).toBe(0);
+    expect(r.links[1].attempts).toBeGreaterThan(2 * 99_000); // two memory pairs, 1 µs attempts
+    expect(r.links[0].successes).toBeGreaterThan(0);
+    s.setLinkUp("n1-n2", true);
+    s.advance(110e6);
+    r = s.currentReport();
+    expect(r.requests[0].delivered).toBeGreaterThan(1000);
+    expect(r.links[1].outages).toBe(1);
+    expect(r.links[1].downtime_s).toBeCloseTo(0.1, 12);
+  });
+
+  it("a link set down mid-run stops deliveries over it after what is stored or heralded is used", () => {
+    const t = chain({ links: 2, p: 0.2, attemptDurationNs: 1000, qubitsPerSide: 2 });
+    const s = new NetworkSimulation(t, { seed: 8 });
+    s.advance(10e6);
+    const before = s.currentReport();
+    expect(before.requests[0].delivered).toBeGreaterThan(100);
+    s.setLinkUp("n1-n2", false);
+    s.advance(100e6);
+    const after = s.currentReport();
+    // At most one pair per memory pair of the downed link was stored or already heralded.
+    expect(after.requests[0].delivered - before.requests[0].delivered).toBeLessThanOrEqual(2);
+    expect(after.links[1].successes - before.links[1].successes).toBeLessThanOrEqual(2);
+    expect(after.links[1].attempts - before.links[1].attempts).toBeGreaterThan(2 * 89_000);
+  });
+
+  it("down and up at the same times in steps give the same report as in one go per period", () => {
+    const run = (steps: number) => {
+      const s = new NetworkSimulation(example("link-outages.yaml"), { seed: 5, timelineBinNs: 10e6 });
+      const marks = [0.1e9, 0.25e9, 0.5e9, 0.7e9, 1e9];
+      let t = 0;
+      marks.forEach((m, i) => {
+        for (let k = 1; k <= steps; k++) s.advance(t + ((m - t) * k) / steps);
+        t = m;
+        if (i < marks.length - 1) s.setLinkUp("alice-relay", i % 2 === 1);
+      });
+      return s.currentReport();
+    };
+    const once = run(1);
+    expect(run(13)).toStrictEqual(once);
+    expect(once.links[0].outages).toBeGreaterThan(2);
+  });
+
+  it("refuses an unknown link", () => {
+    const s = new NetworkSimulation(chain({ links: 1, p: 0.5 }), { seed: 1 });
+    expect(() => s.setLinkUp("nope", false)).toThrow(/no link 'nope'/);
   });
 });

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Fastify, { type FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type RunningServe, runServeCommand } from "../../src/cli/serve.js";
 import { PrometheusSink, registerMetricsRoute } from "../../src/server/prometheus.js";
 
 // End to end: a qnet process serves GET /metrics, a real Prometheus (the Debian package `prometheus`)
@@ -238,6 +239,69 @@ describe.skipIf(!havePrometheus)("a real Prometheus scraping GET /metrics", () =
     expect(rules.length).toBe(36);
     expect(rules.filter((r) => r.health === "err").map((r) => `${r.name}: ${r.lastError}`)).toEqual([]);
   });
+});
+
+describe.skipIf(!havePrometheus)("a real Prometheus scraping `qnet serve`", () => {
+  let serve: RunningServe;
+  let prom: PrometheusProcess | undefined;
+  const dir = join(tmpdir(), `qnet-serve-scrape-${process.pid}-${Date.now()}`);
+
+  beforeAll(async () => {
+    ({ running: serve } = await runServeCommand({
+      port: "0",
+      metricsPort: "0",
+      kmsPort: "0",
+      dir,
+      stepMs: "20",
+      seed: "1",
+      logLevel: "silent",
+    }));
+    prom = await startPrometheus(new URL(serve.metricsUrl!).host);
+  }, 60_000);
+
+  afterAll(async () => {
+    if (prom) {
+      await stop(prom.child);
+      rmSync(prom.dir, { recursive: true, force: true });
+    }
+    await serve?.close();
+    rmSync(dir, { recursive: true, force: true });
+  }, 15_000);
+
+  it("sees a job's outcome, its path setup round trips and the key pools", async () => {
+    const p = prom!;
+    const api = `${serve.apiUrl}/api/v1`;
+    const res = await fetch(`${api}/jobs`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        kind: "entanglement",
+        src: "campus-a",
+        dst: "campus-b",
+        pairs: 5,
+        tenant: "lab",
+      }),
+    });
+    expect(res.status).toBe(201);
+    const { id } = (await res.json()) as { id: string };
+    const job = await until("the job to finish", 20_000, async () => {
+      const j = (await (await fetch(`${api}/jobs/${id}`)).json()) as { state: string; path: string[] };
+      return j.state === "succeeded" ? j : undefined;
+    });
+    await until(`qnet_jobs_total for the job in Prometheus\n${p.log()}`, 20_000, () =>
+      queryEquals(p.url, 'qnet_jobs_total{tenant="lab",kind="entanglement",outcome="succeeded"}', 1),
+    );
+    // One control round trip per node of the job's path (M4).
+    const rtts = await query(p.url, "qnet_control_rtt_seconds_count");
+    expect(rtts.map(([l]) => l.node_id).sort()).toEqual([...job.path].sort());
+    for (const [, n] of rtts) expect(n).toBe(1);
+    // The key service's pools, per KME, pool and direction.
+    const pools = await until("key pools in Prometheus", 20_000, async () => {
+      const r = await query(p.url, "qnet_kms_pool_bits > 0");
+      return r.length > 0 ? r : undefined;
+    });
+    for (const [labels] of pools) expect(Object.keys(serve.kmsUrls!)).toContain(labels.kme_id);
+  }, 60_000);
 });
 
 // Without the binary, one skipped test says what to install (and the suite above is skipped).
