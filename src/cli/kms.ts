@@ -311,7 +311,11 @@ export function registerKmsCommand(program: Command, out: (s: string) => void): 
         "development certificates made on first run",
     )
     .option("--dir <dir>", "data directory (certificates, master key, SQLite stores)", "qnet-kms")
-    .option("--port <port>", "port of kme-a; kme-b and kme-c take the next two (0: free ports)", "8443")
+    .option(
+      "--topology <file>",
+      "serve a topology file's network: a KME per end or trusted node, its key_service section's SAEs",
+    )
+    .option("--port <port>", "port of the first KME; the others take the next ones (0: free ports)", "8443")
     .addOption(
       new Option("--store <kind>", "key store").choices(["sqlite", "memory", "postgres"]).default("sqlite"),
     )

@@ -5,6 +5,7 @@ import {
   type ClassicalChannelSpec,
   type HeraldingScheme,
   type IntermittencySpec,
+  type KeyServiceSpec,
   type LinkSpec,
   type MemorySpec,
   type NodeSpec,
@@ -13,6 +14,8 @@ import {
   type PhysicalLinkSpec,
   type PurificationSpec,
   type RequestSpec,
+  type SaePolicySpec,
+  type SaeSpec,
   type SwapPolicy,
   TOPOLOGY_API_VERSION,
   type Topology,
@@ -91,6 +94,11 @@ const APPLICATION_KINDS = ["teleport", "chsh"] as const;
 const PURIFICATION_SCHEMES: readonly PurificationSpec["scheme"][] = ["bbpssw", "dejmps"];
 const PURIFICATION_MODES: readonly PurificationSpec["mode"][] = ["recurrence", "pumping"];
 const PURIFICATION_LEVELS: readonly PurificationSpec["level"][] = ["link", "end-to-end"];
+const SAE_POLICIES: readonly SaePolicySpec[] = ["qkd-only", "hybrid", "pqc-allowed"];
+/** Node types that run a KME, and so may be the site of an SAE. */
+const KEY_SERVICE_SITE_TYPES: readonly NodeType[] = ["end", "trusted"];
+/** The smallest `key_service.pool_bits`: a pool must hold a handful of keys of common sizes. */
+const MIN_POOL_BITS = 1024;
 
 /** Link fields that only a physical link takes. */
 const PHYSICAL_LINK_FIELDS = [
@@ -114,7 +122,7 @@ const ABSTRACT_LINK_FIELDS = ["success_probability", "attempt_duration", "fideli
  * test and the documentation test agree on.
  */
 export const TOPOLOGY_FILE_FIELDS = {
-  topology: ["apiVersion", "name", "swap", "purification", "nodes", "links", "requests"],
+  topology: ["apiVersion", "name", "swap", "purification", "nodes", "links", "requests", "key_service"],
   node: [
     "id",
     "type",
@@ -145,6 +153,8 @@ export const TOPOLOGY_FILE_FIELDS = {
   purification: ["scheme", "mode", "level", "rounds"],
   request: ["id", "src", "dst", "pairs", "rate", "min_fidelity", "deadline", "path", "application"],
   application: ["kind", "theta", "phi"],
+  keyService: ["pool_bits", "saes"],
+  sae: ["id", "site", "policy", "keys_per_minute", "bits_per_day"],
   requestsFile: ["apiVersion", "requests"],
 } as const satisfies Record<string, readonly string[]>;
 
@@ -157,6 +167,11 @@ const FIELD_HINTS: Readonly<Record<string, Readonly<Record<string, string>>>> = 
     link: "links",
     request: "requests",
     swapping: "swap",
+    kms: "key_service",
+    kme: "key_service",
+    key_management: "key_service",
+    saes: "key_service.saes (SAEs go under 'key_service:')",
+    sae: "key_service.saes (SAEs go under 'key_service:')",
   },
   node: {
     name: "id",
@@ -199,6 +214,29 @@ const FIELD_HINTS: Readonly<Record<string, Readonly<Record<string, string>>>> = 
     app: "application",
   },
   purification: {},
+  keyService: {
+    sae: "saes",
+    apps: "saes",
+    applications: "saes",
+    clients: "saes",
+    pool: "pool_bits",
+    pool_size: "pool_bits",
+    target_bits: "pool_bits",
+  },
+  sae: {
+    name: "id",
+    sae_id: "id",
+    node: "site",
+    kme: "site",
+    at: "site",
+    location: "site",
+    fallback: "policy",
+    mode: "policy",
+    quota: "keys_per_minute or bits_per_day",
+    rate_limit: "keys_per_minute",
+    keys_per_second: "keys_per_minute (the limit is per minute)",
+    bits_per_second: "bits_per_day (the limit is per day)",
+  },
   requestsFile: {},
 };
 
@@ -1121,6 +1159,150 @@ function readRequestList(problems: Problems, val: Val, path: string, graph: Grap
 }
 
 // ---------------------------------------------------------------------------------------------------
+// The key service.
+
+interface ParsedSae {
+  spec: SaeSpec;
+  pos: Pos;
+  path: string;
+}
+
+/** The end and trusted nodes, for messages: `campus-a, exchange` or that there are none. */
+function keyServiceSites(nodes: readonly NodeSpec[]): string[] {
+  return nodes.filter((n) => KEY_SERVICE_SITE_TYPES.includes(n.type)).map((n) => n.id);
+}
+
+function sitesText(sites: readonly string[]): string {
+  return sites.length > 0 ? `here: ${listOf(sites)}` : "this topology has none";
+}
+
+/** An SAE's site: an existing node whose type runs a KME (end or trusted). */
+function readSaeSite(f: Fields, nodes: readonly NodeSpec[]): string | undefined {
+  const sites = keyServiceSites(nodes);
+  const val = f.get("site");
+  if (val === undefined) {
+    f.missing("site", `the end or trusted node whose KME serves this SAE (${sitesText(sites)})`);
+    return undefined;
+  }
+  const v = scalarOf(val);
+  if (typeof v !== "string") {
+    f.problems.add(val.pos, f.at("site"), `${describeVal(val)} is not a node id`);
+    return undefined;
+  }
+  const node = nodes.find((n) => n.id === v);
+  if (node === undefined) {
+    const hint =
+      closest(v, sites) ??
+      closest(
+        v,
+        nodes.map((n) => n.id),
+      );
+    f.problems.add(
+      val.pos,
+      f.at("site"),
+      `no node has id '${v}'${hint ? `; did you mean '${hint}'?` : ""} (an SAE's site is an end or trusted node; ${sitesText(sites)})`,
+    );
+    return undefined;
+  }
+  if (!KEY_SERVICE_SITE_TYPES.includes(node.type)) {
+    f.problems.add(
+      val.pos,
+      f.at("site"),
+      `'${v}' is a ${node.type} node, which runs no KME; an SAE's site is an end or trusted node (${sitesText(sites)})`,
+    );
+    return undefined;
+  }
+  return v;
+}
+
+/** A positive plain number when the field is given; `undefined` when absent or invalid. */
+function optionalPositive(f: Fields, key: string): number | undefined {
+  if (!f.has(key)) return undefined;
+  const v = f.number(key, Number.NaN, { min: 0, exclusiveMin: true });
+  return Number.isNaN(v) ? undefined : v;
+}
+
+function readSae(
+  problems: Problems,
+  val: Val,
+  path: string,
+  nodes: readonly NodeSpec[],
+): ParsedSae | undefined {
+  const map = asMap(problems, val, path, "an SAE ({ id, site, policy, ... })");
+  if (map === undefined) return undefined;
+  const f = fieldsOf(problems, map, path, "sae");
+  if (!f.has("id"))
+    f.missing("id", "every SAE needs an id, the one its certificate names, e.g. 'id: app-campus-a'");
+  const id = f.has("id") ? f.id("id", "SAE", false) : undefined;
+  const site = readSaeSite(f, nodes);
+  const policy = f.oneOf("policy", SAE_POLICIES, "hybrid");
+  const spec: SaeSpec = { id: id ?? "", site: site ?? "", policy: policy ?? "hybrid" };
+  const keysPerMinute = optionalPositive(f, "keys_per_minute");
+  if (keysPerMinute !== undefined) spec.keysPerMinute = keysPerMinute;
+  const bitsPerDay = optionalPositive(f, "bits_per_day");
+  if (bitsPerDay !== undefined) spec.bitsPerDay = bitsPerDay;
+  // Other problems are already reported; an SAE with an id still takes part in the uniqueness check.
+  if (id === undefined) return undefined;
+  return { spec, pos: f.pos("id"), path: f.at("id") };
+}
+
+/**
+ * `key_service: { pool_bits, saes }`. Defaults are left to the consumer (an absent `saes` stays
+ * absent), but they are checked here: without `saes`, the topology must have an end node to serve.
+ */
+function readKeyService(
+  problems: Problems,
+  val: Val,
+  path: string,
+  nodes: readonly NodeSpec[],
+): KeyServiceSpec | undefined {
+  if (val.kind === "scalar" && val.value === null) {
+    problems.add(
+      val.pos,
+      path,
+      "the section is empty; write 'key_service: {}' for a key service with every default, or leave it out for none",
+    );
+    return undefined;
+  }
+  const map = asMap(problems, val, path, "a key service description");
+  if (map === undefined) return undefined;
+  const f = fieldsOf(problems, map, path, "keyService");
+  const spec: KeyServiceSpec = {};
+  if (f.has("pool_bits")) {
+    const poolBits = f.number("pool_bits", Number.NaN, { integer: true, min: MIN_POOL_BITS });
+    if (!Number.isNaN(poolBits)) spec.poolBits = poolBits;
+  }
+  const saesVal = f.get("saes");
+  if (saesVal === undefined) {
+    if (nodes.length > 0 && !nodes.some((n) => n.type === "end"))
+      problems.add(
+        map.pos,
+        path,
+        "without 'saes', the key service serves one SAE app-<node> per end node, and this topology has no end node; list the SAEs under 'saes:'",
+      );
+    return spec;
+  }
+  const seq = asSeq(problems, saesVal, f.at("saes"), "a list of SAEs");
+  if (seq === undefined) return spec;
+  if (seq.items.length === 0)
+    problems.add(
+      seq.pos,
+      f.at("saes"),
+      "a key service needs at least one SAE; list them, or leave out 'saes' for the default: one SAE app-<node> with policy hybrid per end node",
+    );
+  const parsed = seq.items
+    .map((item, i) => readSae(problems, item, itemPath(f.at("saes"), i), nodes))
+    .filter((s): s is ParsedSae => s !== undefined);
+  checkUnique(
+    problems,
+    parsed.map((s) => ({ id: s.spec.id, pos: s.pos, path: s.path })),
+    "SAE",
+  );
+  spec.saes = parsed.map((s) => s.spec);
+  return spec;
+}
+
+// ---------------------------------------------------------------------------------------------------
 // Whole files.
 
 function readPurification(problems: Problems, val: Val, path: string): PurificationSpec | undefined {
@@ -1161,8 +1343,9 @@ function baseName(fileName: string): string {
 
 /**
  * Parses and validates a topology file (`apiVersion: qnet/v1`, YAML or JSON) into the {@link Topology}
- * model: units resolved (ns, Hz, km), every default of topology.ts applied, IDs canonical, references
- * checked. The format is described in docs/topology-format.md.
+ * model: units resolved (ns, Hz, km), every default of topology.ts applied (except those of the key
+ * service, which its consumer applies: an absent `saes` or `pool_bits` stays absent), IDs canonical,
+ * references checked. The format is described in docs/topology-format.md.
  *
  * @param text - the file's contents.
  * @param fileName - the name used in problem reports (and, without extension, the default `name`).
@@ -1178,7 +1361,7 @@ export function parseTopology(text: string, fileName: string, options: TopologyP
     problems.add(
       root!.pos,
       "",
-      `${root!.kind === "scalar" && root!.value === null ? "the file is empty" : `the file holds ${describeVal(root!)}`}; a topology file is a mapping with apiVersion: ${TOPOLOGY_API_VERSION}, nodes, links and optionally swap, purification, requests`,
+      `${root!.kind === "scalar" && root!.value === null ? "the file is empty" : `the file holds ${describeVal(root!)}`}; a topology file is a mapping with apiVersion: ${TOPOLOGY_API_VERSION}, nodes, links and optionally swap, purification, requests, key_service`,
     );
     problems.throwIfAny();
   }
@@ -1234,6 +1417,10 @@ export function parseTopology(text: string, fileName: string, options: TopologyP
       ? []
       : readRequestList(problems, requestsVal, "requests", graphOf(nodes, links));
 
+  const keyServiceVal = f.get("key_service");
+  const keyService =
+    keyServiceVal === undefined ? undefined : readKeyService(problems, keyServiceVal, "key_service", nodes);
+
   problems.throwIfAny();
   const topology: Topology = {
     apiVersion: TOPOLOGY_API_VERSION,
@@ -1244,6 +1431,7 @@ export function parseTopology(text: string, fileName: string, options: TopologyP
     requests,
   };
   if (purification !== undefined) topology.purification = purification;
+  if (keyService !== undefined) topology.keyService = keyService;
   return topology;
 }
 

@@ -155,6 +155,13 @@ describe("broken documents are refused by both the schema and the loader", () =>
       { a: "r", b: "b", success_probability: 0.1, attempt_duration: "10 us" },
     ],
     requests: [{ src: "a", dst: "b", pairs: 10, path: ["a", "r", "b"] }],
+    key_service: {
+      pool_bits: 4096,
+      saes: [
+        { id: "app-a", site: "a", policy: "qkd-only", keys_per_minute: 60 },
+        { id: "app-b", site: "b", bits_per_day: 1e9 },
+      ] as Record<string, unknown>[],
+    },
   };
   type Doc = typeof valid & Record<string, unknown>;
   const broken: [string, (d: Doc) => void][] = [
@@ -179,6 +186,12 @@ describe("broken documents are refused by both the schema and the loader", () =>
     ["pairs and rate", (d) => Object.assign(d.requests[0], { rate: "1 kHz" })],
     ["an invalid id", (d) => Object.assign(d.nodes[2], { id: "b b" })],
     ["an unknown swap policy", (d) => Object.assign(d, { swap: "eager" })],
+    ["an empty SAE list", (d) => Object.assign(d.key_service, { saes: [] })],
+    ["pool_bits below 1024", (d) => Object.assign(d.key_service, { pool_bits: 512 })],
+    ["an unknown SAE policy", (d) => Object.assign(d.key_service.saes[0], { policy: "pqc-only" })],
+    ["an SAE without a site", (d) => Reflect.deleteProperty(d.key_service.saes[1], "site")],
+    ["a zero key quota", (d) => Object.assign(d.key_service.saes[0], { keys_per_minute: 0 })],
+    ["a misspelt SAE field", (d) => Object.assign(d.key_service.saes[1], { keys_per_min: 10 })],
   ];
 
   it.each(broken)("%s", (_, breakIt) => {
@@ -208,6 +221,8 @@ describe("the schema, the reference and the loader agree", () => {
     purification: schema.$defs.purification.properties,
     request: schema.$defs.request.properties,
     application: schema.$defs.application.properties,
+    keyService: schema.$defs.keyService.properties,
+    sae: schema.$defs.sae.properties,
     requestsFile: schema.$defs.requestsFile.oneOf[1].properties,
   };
 
@@ -261,6 +276,26 @@ describe("the schema, the reference and the loader agree", () => {
       "alice-relay",
       "relay-bob",
     ]);
+  });
+
+  it("the key-service examples in docs/topology-format.md load into metro.yaml and report as shown", () => {
+    const doc = readFileSync(join(ROOT, "docs", "topology-format.md"), "utf8");
+    const m =
+      /## Key service[\s\S]*?```yaml\n([\s\S]*?)```[\s\S]*?```yaml\n([\s\S]*?)```[\s\S]*?```text\n([\s\S]*?)```/.exec(
+        doc,
+      );
+    expect(m).not.toBeNull();
+    const metro = `${read("metro.yaml").replace(/\nkey_service:[\s\S]*$/, "\n")}${m![1]}`;
+    expect(schemaErrors(validateTopology, data(metro))).toBe("");
+    expect(
+      parseTopology(metro, "metro.yaml").keyService?.saes?.map((s) => `${s.id}@${s.site}:${s.policy}`),
+    ).toEqual([
+      "app-campus-a@campus-a:hybrid",
+      "app-hospital@hospital:qkd-only",
+      "app-datacentre@datacentre:pqc-allowed",
+      "ops-exchange@exchange:qkd-only",
+    ]);
+    expect(() => parseTopology(m![2], "net.yaml")).toThrow(m![3].trimEnd());
   });
 
   it("the error example in docs/topology-format.md is what the loader reports", () => {

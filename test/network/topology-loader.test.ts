@@ -898,5 +898,273 @@ describe("parseTopology: YAML details", () => {
   it("lists the same field names as TOPOLOGY_FILE_FIELDS for every section", () => {
     expect(TOPOLOGY_FILE_FIELDS.memory).toEqual(["qubits", "t1", "t2", "depolarizing_time", "efficiency"]);
     expect(TOPOLOGY_FILE_FIELDS.topology).toContain("apiVersion");
+    expect(TOPOLOGY_FILE_FIELDS.topology).toContain("key_service");
+    expect(TOPOLOGY_FILE_FIELDS.keyService).toEqual(["pool_bits", "saes"]);
+    expect(TOPOLOGY_FILE_FIELDS.sae).toEqual(["id", "site", "policy", "keys_per_minute", "bits_per_day"]);
+  });
+});
+
+describe("parseTopology: key_service", () => {
+  const SITES = `${HEADER}nodes:
+  - { id: campus-a, type: end }
+  - { id: campus-b, type: end }
+  - { id: core, type: repeater }
+  - { id: exchange, type: trusted }
+links:
+  - { a: campus-a, b: core, length_km: 5, heralding: double-click }
+  - { a: core, b: campus-b, length_km: 5, heralding: double-click }
+`;
+
+  it("reads the section into the exact model, leaving absent quotas absent", () => {
+    const t = parseTopology(
+      `${SITES}key_service:
+  pool_bits: 4096
+  saes:
+    - id: app-campus-a
+      site: campus-a
+    - id: app-campus-b
+      site: campus-b
+      policy: qkd-only
+      keys_per_minute: 600
+    - id: ops-exchange
+      site: exchange
+      policy: pqc-allowed
+      keys_per_minute: 0.5
+      bits_per_day: 1e9
+`,
+      "ks.yaml",
+    );
+    expect(t.keyService).toEqual({
+      poolBits: 4096,
+      saes: [
+        { id: "app-campus-a", site: "campus-a", policy: "hybrid" },
+        { id: "app-campus-b", site: "campus-b", policy: "qkd-only", keysPerMinute: 600 },
+        { id: "ops-exchange", site: "exchange", policy: "pqc-allowed", keysPerMinute: 0.5, bitsPerDay: 1e9 },
+      ],
+    });
+  });
+
+  it("leaves the defaults to the consumer: no section, {}, and a section without saes or pool_bits", () => {
+    expect("keyService" in parseTopology(SITES, "none.yaml")).toBe(false);
+    expect(parseTopology(`${SITES}key_service: {}\n`, "empty.yaml").keyService).toEqual({});
+    expect(parseTopology(`${SITES}key_service:\n  pool_bits: 1024\n`, "p.yaml").keyService).toEqual({
+      poolBits: 1024,
+    });
+  });
+
+  it("reads the JSON form", () => {
+    const t = parseTopology(
+      JSON.stringify(
+        {
+          apiVersion: "qnet/v1",
+          nodes: [
+            { id: "a", type: "end" },
+            { id: "t", type: "trusted" },
+          ],
+          key_service: {
+            pool_bits: 65536,
+            saes: [
+              { id: "app-a", site: "a", policy: "hybrid", bits_per_day: 1e9 },
+              { id: "app-t", site: "t", policy: "qkd-only", keys_per_minute: 60 },
+            ],
+          },
+        },
+        null,
+        2,
+      ),
+      "net.json",
+    );
+    expect(t.keyService).toEqual({
+      poolBits: 65536,
+      saes: [
+        { id: "app-a", site: "a", policy: "hybrid", bitsPerDay: 1e9 },
+        { id: "app-t", site: "t", policy: "qkd-only", keysPerMinute: 60 },
+      ],
+    });
+  });
+
+  it("reports problems in the JSON form with their lines", () => {
+    const text = JSON.stringify(
+      {
+        apiVersion: "qnet/v1",
+        nodes: [
+          { id: "a", type: "end" },
+          { id: "r", type: "repeater" },
+        ],
+        key_service: { saes: [{ id: "app-r", site: "r", policy: "pqc" }] },
+      },
+      null,
+      2,
+    );
+    const problems = topologyProblems(text, "net.json");
+    expect(at(problems, "key_service.saes[0].site")).toMatchObject({
+      file: "net.json",
+      line: lineOf(text, '"site": "r"'),
+      message: "'r' is a repeater node, which runs no KME; an SAE's site is an end or trusted node (here: a)",
+    });
+    expect(at(problems, "key_service.saes[0].policy")).toMatchObject({
+      line: lineOf(text, '"policy": "pqc"'),
+      message: "'pqc' is not one of qkd-only, hybrid, pqc-allowed; did you mean 'pqc-allowed'?",
+    });
+  });
+
+  it("reports every problem of the section at once, with line and field", () => {
+    const text = `${SITES}key_service:
+  pool_bits: 1000
+  saes:
+    - id: app-a
+      site: core
+      policy: pqc-only
+      keys_per_minute: 0
+    - id: app-a
+      site: campsu-b
+      bits_per_day: -1
+    - site: campus-a
+      keys_per_min: 5
+    - id: app-x
+      site: nowhere
+      kme: exchange
+    - id: app-y
+      site: exchange
+      bits_per_day: "1 Gbit"
+`;
+    const problems = topologyProblems(text);
+    const ks = "key_service";
+    expect(problems.map((p) => [p.line, p.path, p.message])).toEqual([
+      [
+        lineOf(text, "pool_bits: 1000"),
+        `${ks}.pool_bits`,
+        "1000 is out of range; expected an integer ≥ 1024",
+      ],
+      [
+        lineOf(text, "site: core"),
+        `${ks}.saes[0].site`,
+        "'core' is a repeater node, which runs no KME; an SAE's site is an end or trusted node (here: campus-a, campus-b, exchange)",
+      ],
+      [
+        lineOf(text, "pqc-only"),
+        `${ks}.saes[0].policy`,
+        "'pqc-only' is not one of qkd-only, hybrid, pqc-allowed",
+      ],
+      [
+        lineOf(text, "keys_per_minute: 0"),
+        `${ks}.saes[0].keys_per_minute`,
+        "0 is out of range; expected a number greater than 0",
+      ],
+      [
+        lineOf(text, "id: app-a", "keys_per_minute: 0"),
+        `${ks}.saes[1].id`,
+        `duplicate SAE id 'app-a'; ${ks}.saes[0].id at line ${lineOf(text, "id: app-a")} has it too — ids must be unique`,
+      ],
+      [
+        lineOf(text, "campsu-b"),
+        `${ks}.saes[1].site`,
+        "no node has id 'campsu-b'; did you mean 'campus-b'? (an SAE's site is an end or trusted node; here: campus-a, campus-b, exchange)",
+      ],
+      [
+        lineOf(text, "bits_per_day: -1"),
+        `${ks}.saes[1].bits_per_day`,
+        "-1 is out of range; expected a number greater than 0",
+      ],
+      [
+        lineOf(text, "- site: campus-a"),
+        `${ks}.saes[2].id`,
+        "required field is missing; every SAE needs an id, the one its certificate names, e.g. 'id: app-campus-a'",
+      ],
+      [
+        lineOf(text, "keys_per_min: 5"),
+        `${ks}.saes[2].keys_per_min`,
+        "unknown field; did you mean 'keys_per_minute'?",
+      ],
+      [
+        lineOf(text, "site: nowhere"),
+        `${ks}.saes[3].site`,
+        "no node has id 'nowhere' (an SAE's site is an end or trusted node; here: campus-a, campus-b, exchange)",
+      ],
+      [lineOf(text, "kme: exchange"), `${ks}.saes[3].kme`, "unknown field; did you mean 'site'?"],
+      [lineOf(text, "1 Gbit"), `${ks}.saes[4].bits_per_day`, "'1 Gbit' is not a number greater than 0"],
+    ]);
+  });
+
+  it("refuses an empty SAE list and says how to get the default", () => {
+    for (const saes of ["saes: []", "saes:"]) {
+      const text = `${SITES}key_service:\n  ${saes}\n`;
+      expect(at(topologyProblems(text), "key_service.saes")).toMatchObject({
+        line: lineOf(text, "saes:"),
+        message:
+          "a key service needs at least one SAE; list them, or leave out 'saes' for the default: one SAE app-<node> with policy hybrid per end node",
+      });
+    }
+  });
+
+  it("refuses a section that is empty or not a mapping, and saes that are not a list of mappings", () => {
+    expect(at(topologyProblems(`${SITES}key_service:\n`), "key_service").message).toBe(
+      "the section is empty; write 'key_service: {}' for a key service with every default, or leave it out for none",
+    );
+    expect(at(topologyProblems(`${SITES}key_service: true\n`), "key_service").message).toBe(
+      "true is not a key service description (a mapping of field: value)",
+    );
+    expect(at(topologyProblems(`${SITES}key_service: { saes: app-a }\n`), "key_service.saes").message).toBe(
+      "'app-a' is not a list of SAEs (a list, one '- ' entry per item)",
+    );
+    const problems = topologyProblems(`${SITES}key_service: { saes: [app-a, { id: 7, site: 3 }] }\n`);
+    expect(at(problems, "key_service.saes[0]").message).toBe(
+      "'app-a' is not an SAE ({ id, site, policy, ... }) (a mapping of field: value)",
+    );
+    expect(at(problems, "key_service.saes[1].id").message).toBe('7 is not a string (quote it: "7")');
+    expect(at(problems, "key_service.saes[1].site").message).toBe("3 is not a node id");
+  });
+
+  it("requires a site, and a fractional pool_bits is refused", () => {
+    const problems = topologyProblems(`${SITES}key_service: { pool_bits: 2048.5, saes: [{ id: app-a }] }\n`);
+    expect(at(problems, "key_service.saes[0].site").message).toBe(
+      "required field is missing; the end or trusted node whose KME serves this SAE (here: campus-a, campus-b, exchange)",
+    );
+    expect(at(problems, "key_service.pool_bits").message).toBe("2048.5 is not an integer ≥ 1024");
+  });
+
+  it("refuses the default SAEs when the topology has no end node to give them to", () => {
+    const text = `${HEADER}nodes:\n  - { id: t1, type: trusted }\n  - { id: t2, type: trusted }\nkey_service: {}\n`;
+    expect(at(topologyProblems(text), "key_service")).toMatchObject({
+      line: lineOf(text, "key_service"),
+      message:
+        "without 'saes', the key service serves one SAE app-<node> per end node, and this topology has no end node; list the SAEs under 'saes:'",
+    });
+    expect(
+      parseTopology(text.replace("{}", "{ saes: [{ id: app-t1, site: t1 }] }"), "t.yaml").keyService,
+    ).toEqual({ saes: [{ id: "app-t1", site: "t1", policy: "hybrid" }] });
+  });
+
+  it("suggests field names inside and around the section", () => {
+    const problems = topologyProblems(`${SITES}keyService: {}\nsaes: []\nkey_service:
+  poolBits: 2048
+  apps: []
+  saes:
+    - { id: a1, site: campus-a, quota: 5, node: campus-a, keysPerMinute: 5 }
+`);
+    expect(at(problems, "keyService").message).toBe("unknown field; did you mean 'key_service'?");
+    expect(at(problems, "saes").message).toBe(
+      "unknown field; did you mean key_service.saes (SAEs go under 'key_service:')?",
+    );
+    expect(at(problems, "key_service.poolBits").message).toBe("unknown field; did you mean 'pool_bits'?");
+    expect(at(problems, "key_service.apps").message).toBe("unknown field; did you mean 'saes'?");
+    expect(at(problems, "key_service.saes[0].quota").message).toBe(
+      "unknown field; did you mean keys_per_minute or bits_per_day?",
+    );
+    expect(at(problems, "key_service.saes[0].node").message).toBe("unknown field; did you mean 'site'?");
+    expect(at(problems, "key_service.saes[0].keysPerMinute").message).toBe(
+      "unknown field; did you mean 'keys_per_minute'?",
+    );
+  });
+
+  it("is reported together with problems elsewhere in the file", () => {
+    const text = `${SITES.replace("type: trusted", "type: trustd")}key_service:
+  saes: [{ id: app-a, site: campus-a, policy: hybird }]
+`;
+    const problems = topologyProblems(text);
+    expect(at(problems, "nodes[3].type").message).toContain("did you mean 'trusted'?");
+    expect(at(problems, "key_service.saes[0].policy").message).toBe(
+      "'hybird' is not one of qkd-only, hybrid, pqc-allowed; did you mean 'hybrid'?",
+    );
   });
 });
