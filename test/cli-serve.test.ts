@@ -144,7 +144,24 @@ describe("qnet serve", () => {
         expect(l).toMatchObject({ service: "qnet", kind: "entanglement", tenant: "default" });
         expect(typeof l.time).toBe("string");
       }
+      // The live twin runs every link in real time and feeds the orchestrator's estimates.
+      const twin = running.twin!;
+      await waitFor("heralds on every running link", async () =>
+        twin.linkStatus().every((l) => !l.running || l.successes > 0) ? true : undefined,
+      );
+      for (const l of twin.linkStatus().filter((x) => x.running))
+        expect(running.orchestrator.estimator.estimate(l.id).observedAttempts).toBeGreaterThan(0);
       expect((await fetch(`${api}/links/core-north-exchange/down`, { method: "POST" })).status).toBe(200);
+      // Down in the twin too: no success after the current herald in flight.
+      const down = () => twin.linkStatus().find((l) => l.id === "core-north-exchange")!;
+      expect(down().up).toBe(false);
+      const successesAtDown = down().successes;
+      const simAtDown = twin.nowNs;
+      await waitFor("the twin to advance 300 ms", async () =>
+        twin.nowNs > simAtDown + 3e8 ? true : undefined,
+      );
+      expect(down().successes).toBeLessThanOrEqual(successesAtDown + 1);
+      expect(down().attempts).toBeGreaterThan(0);
       expect(logs.lines.find((l) => l.link_id === "core-north-exchange" && l.up === false)).toMatchObject({
         level: 40,
         msg: "link down",
@@ -176,6 +193,12 @@ describe("qnet serve", () => {
     );
     await expect(runServeCommand({ ...base, logLevel: "loud" })).rejects.toThrow(
       "--log-level: expected one of debug, info, warn, error, silent, got 'loud'",
+    );
+    await expect(runServeCommand({ ...base, twinScale: "0" })).rejects.toThrow(
+      "--twin-scale: expected simulated seconds per wall second, e.g. 1 or 0.1, or off, got '0'",
+    );
+    await expect(runServeCommand({ ...base, probeRate: "-5" })).rejects.toThrow(
+      "--probe-rate: expected pairs per second per link, or 0 for no limit, got '-5'",
     );
     await expect(runServeCommand({ ...base, controller: "nowhere" })).rejects.toThrow(
       /--controller: 'nowhere' is not a node of .*metro.yaml; choose one of campus-a/,

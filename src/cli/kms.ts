@@ -145,6 +145,8 @@ export interface KeyServiceOptions {
   /** Port of a metrics listener of the key service's own; none when undefined. */
   metricsPort?: number;
   log: (entry: Record<string, unknown>) => void;
+  /** Return before the pools are first filled (they fill in the background). Default false. */
+  fillInBackground?: boolean;
 }
 
 /**
@@ -221,6 +223,7 @@ export async function startKeyService(
       ),
     })),
     log,
+    waitForFill: opts.fillInBackground !== true,
   };
   let running: RunningKms;
   try {

@@ -12,8 +12,11 @@ import type { Command } from "commander";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
 import pino, { type DestinationStream, type Logger } from "pino";
 import type { JobStore } from "../control/job-store.js";
+import type { LinkEstimator } from "../control/link-estimates.js";
 import { MemoryJobStore } from "../control/memory-job-store.js";
 import { Orchestrator, type OrchestratorEvent } from "../control/orchestrator.js";
+import { LiveTwin } from "../network/live-twin.js";
+import type { SimulationObserver } from "../network/simulation.js";
 import { registerDashboard } from "../server/dashboard.js";
 import type { RunningKms } from "../server/kms-service.js";
 import {
@@ -45,6 +48,10 @@ export interface ServeCommandOptions {
   controller?: string;
   /** Least severe log level written: debug, info, warn, error or silent. Default info. */
   logLevel?: string;
+  /** Simulated seconds of the live twin per wall second; "off" for no live twin. Default "1". */
+  twinScale?: string;
+  /** Pairs per second each link of the live twin makes at most; "0" for flat out. Default "1000". */
+  probeRate?: string;
 }
 
 export interface RunningServe {
@@ -56,11 +63,27 @@ export interface RunningServe {
   kmsUrls?: Readonly<Record<string, string>>;
   orchestrator: Orchestrator;
   kms?: RunningKms;
+  /** The live twin of the whole network, when it runs. */
+  twin?: LiveTwin;
   close(): Promise<void>;
 }
 
 /** Log levels a user may choose, least severe first. */
 const LOG_LEVELS = ["debug", "info", "warn", "error", "silent"] as const;
+
+function positiveNumber(text: string, flag: string, what: string): number {
+  const v = Number(text);
+  if (text.trim() === "" || !Number.isFinite(v) || v <= 0)
+    throw new UsageError(`${flag}: expected ${what}, got '${text}'`);
+  return v;
+}
+
+function nonNegativeNumber(text: string, flag: string, what: string): number {
+  const v = Number(text);
+  if (text.trim() === "" || !Number.isFinite(v) || v < 0)
+    throw new UsageError(`${flag}: expected ${what}, got '${text}'`);
+  return v;
+}
 
 function intFlag(text: string, flag: string, what: string, ok: (v: number) => boolean): number {
   const v = Number(text);
@@ -84,6 +107,27 @@ export function serveLogger(level: string, destination?: DestinationStream): Log
     { level, base: { service: "qnet" }, timestamp: pino.stdTimeFunctions.isoTime },
     destination ?? pino.destination({ fd: 2, sync: true }),
   );
+}
+
+/**
+ * Where the live twin's observations go: every one to Prometheus, and the heralds and their fidelities
+ * to the orchestrator's link estimates, which admission and routing read.
+ */
+function twinObserver(sink: PrometheusSink, estimator: LinkEstimator): SimulationObserver {
+  return {
+    linkExpectedSuccess: (id, p) => sink.linkExpectedSuccess(id, p),
+    linkAttempts: (id, attempts, successes) => {
+      sink.linkAttempts(id, attempts, successes);
+      estimator.observeAttempts(id, attempts, successes);
+    },
+    pairFidelity: (id, f) => {
+      sink.pairFidelity(id, f);
+      estimator.observeFidelity(id, f);
+    },
+    pairDelivered: (route, f, latencyS) => sink.pairDelivered(route, f, latencyS),
+    memoryOccupancy: (node, occupied, capacity) => sink.memoryOccupancy(node, occupied, capacity),
+    memoryStorageTime: (node, s) => sink.memoryStorageTime(node, s),
+  };
 }
 
 /** Logs an orchestrator event with its job and link IDs. */
@@ -134,6 +178,20 @@ export async function runServeCommand(
     "milliseconds from 10 to 60000",
     (v) => v >= 10 && v <= 60_000,
   );
+  const twinScaleText = opts.twinScale ?? "1";
+  const twinScale =
+    twinScaleText === "off"
+      ? undefined
+      : positiveNumber(
+          twinScaleText,
+          "--twin-scale",
+          "simulated seconds per wall second, e.g. 1 or 0.1, or off",
+        );
+  const probeRate = nonNegativeNumber(
+    opts.probeRate ?? "1000",
+    "--probe-rate",
+    "pairs per second per link, or 0 for no limit",
+  );
   const log = serveLogger(opts.logLevel ?? "info", logDestination);
   const topologyPath = opts.topology ?? defaultTopology();
   const topology = loadTopology(topologyPath);
@@ -172,6 +230,7 @@ export async function runServeCommand(
   try {
     const sink = new PrometheusSink();
     const hub = orchestratorEventHub();
+    let twin: LiveTwin | undefined;
     const orchestrator = await Orchestrator.open({
       topology,
       store,
@@ -181,9 +240,16 @@ export async function runServeCommand(
       ...(opts.controller ? { controlPlane: { controller: opts.controller } } : {}),
       onEvent: (e) => {
         logEvent(log, e);
+        if (e.type === "link") twin?.setLinkUp(e.linkId, e.up);
         hub.emit(e);
       },
     });
+    if (twinScale !== undefined)
+      twin = new LiveTwin(topology, {
+        seed: `${opts.seed}:live`,
+        probeRateHz: probeRate,
+        observer: twinObserver(sink, orchestrator.estimator),
+      });
 
     let kms: RunningKms | undefined;
     let pki: string | undefined;
@@ -202,6 +268,7 @@ export async function runServeCommand(
         portFlag: "--kms-port",
         poolBits: kmsLayout.poolBits ?? DEFAULT_POOL_BITS,
         sink,
+        fillInBackground: true,
         log: ({ level, msg, ...rest }) => {
           const text = typeof msg === "string" ? msg : "key service";
           if (level === "error") kmsLog.error(rest, text);
@@ -260,10 +327,33 @@ export async function runServeCommand(
       metricsUrl = `${await listen(m, metricsPort, "--metrics-port")}/metrics`;
     }
 
-    // One scheduling round at a time: a round runs its jobs on the twin, which may take a while.
+    // One scheduling round at a time: a round runs its jobs on the twin, which may take a while. The
+    // live twin catches up with the wall clock first, so that admission sees the latest estimates.
+    const startMs = Date.now();
+    let behindSince: number | undefined;
+    const advanceTwin = () => {
+      if (twin === undefined || twinScale === undefined) return;
+      const { nowNs, behind } = twin.advanceTo((Date.now() - startMs) * 1e6 * twinScale);
+      if (!behind) behindSince = undefined;
+      else if (behindSince === undefined) behindSince = Date.now();
+      else if (Date.now() - behindSince > 10_000) {
+        log.warn(
+          {
+            twin_s: nowNs / 1e9,
+            wall_s: (Date.now() - startMs) / 1000,
+            twin_scale: twinScale,
+            probe_rate_hz: probeRate,
+          },
+          "the live twin has fallen behind the wall clock for 10 s: lower --twin-scale or --probe-rate",
+        );
+        behindSince = Date.now();
+      }
+    };
     let stepping: Promise<unknown> | null = null;
     const timer = setInterval(() => {
-      stepping ??= Promise.all([orchestrator.step(Date.now()), refreshPools()])
+      stepping ??= Promise.resolve()
+        .then(advanceTwin)
+        .then(() => Promise.all([orchestrator.step(Date.now()), refreshPools()]))
         .catch((e: unknown) => log.error({ err: e }, "scheduling round failed"))
         .finally(() => {
           stepping = null;
@@ -285,6 +375,7 @@ export async function runServeCommand(
       dashboardUrl,
       ...(metricsUrl ? { metricsUrl } : {}),
       ...(kms ? { kms, kmsUrls: kms.urls } : {}),
+      ...(twin ? { twin } : {}),
       orchestrator,
       close: async () => {
         await closeAll();
@@ -309,6 +400,7 @@ export async function runServeCommand(
             return `  ${i === 0 ? "KMEs      " : "          "}  ${id}  ${kms.urls[id]}  (${saes.length > 0 ? `SAE ${saes.join(", ")}` : "trusted node"})`;
           })
         : [`  key service ${kmsNote ?? "off (--kms-port PORT starts one KME per site)"}`]),
+      `  live twin   ${twin ? `${twinScale === 1 ? "real time" : `${twinScale}× real time`}, every link probed ${probeRate > 0 ? `at up to ${probeRate} pairs/s` : "flat out"}` : "off"}`,
       `  data        ${onDisk ? `${opts.dir} (jobs.db${kms ? ", kms/" : ""})` : "in memory"}`,
       `  logs        JSON lines on stderr, level ${opts.logLevel ?? "info"}`,
       "",

@@ -51,6 +51,11 @@ export interface KmsNetworkSpec {
   /** Which certificate field names the SAE. Default `cn`. */
   identity?: SaeIdSource;
   limits?: Partial<KmeLimits>;
+  /**
+   * Whether starting waits until every pool is filled the first time (true), or fills them in the
+   * background and returns at once (false: the first requests may find a pool empty). Default true.
+   */
+  waitForFill?: boolean;
   /** How often to top pools up, ms. Default 1000. */
   refillIntervalMs?: number;
   /** Structured log lines (JSON objects); never key material. Default: none. */
@@ -242,7 +247,13 @@ export async function startKmsNetwork(spec: KmsNetworkSpec): Promise<RunningKms>
     filling ??= (async () => {
       try {
         for (const s of suppliers) {
-          const blocks = await s.fill();
+          // One block at a time, letting I/O in between: a simulated block is seconds of computation
+          // and the servers must keep answering meanwhile.
+          let blocks = 0;
+          while ((await s.fill(1)) > 0) {
+            blocks++;
+            await new Promise((resolve) => setImmediate(resolve));
+          }
           if (blocks > 0)
             log({ level: "info", event: "pool-filled", pool: s.pool, blocks, ...(await s.levels()) });
         }
@@ -273,7 +284,8 @@ export async function startKmsNetwork(spec: KmsNetworkSpec): Promise<RunningKms>
     log({ level: "info", event: "listening", service: "metrics", url: metricsUrl });
   }
 
-  await fillNow();
+  if (spec.waitForFill === false) void fillNow();
+  else await fillNow();
   const timer = setInterval(() => void fillNow(), spec.refillIntervalMs ?? 1000);
   timer.unref();
   return {

@@ -301,6 +301,16 @@ describe.skipIf(!havePrometheus)("a real Prometheus scraping `qnet serve`", () =
       return r.length > 0 ? r : undefined;
     });
     for (const [labels] of pools) expect(Object.keys(serve.kmsUrls!)).toContain(labels.kme_id);
+    // The live twin's heralds on every running link.
+    const running = serve
+      .twin!.linkStatus()
+      .filter((l) => l.running)
+      .map((l) => l.id);
+    const attempts = await until("link attempts of every running link", 20_000, async () => {
+      const r = await query(p.url, "qnet_link_attempts_total > 0");
+      return running.every((id) => r.some(([l]) => l.link_id === id)) ? r : undefined;
+    });
+    expect(attempts.length).toBeGreaterThanOrEqual(running.length);
   }, 60_000);
 });
 
