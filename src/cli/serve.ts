@@ -12,11 +12,10 @@ import type { Command } from "commander";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
 import pino, { type DestinationStream, type Logger } from "pino";
 import type { JobStore } from "../control/job-store.js";
-import type { LinkEstimator } from "../control/link-estimates.js";
+import { LiveFeed } from "../control/live-feed.js";
 import { MemoryJobStore } from "../control/memory-job-store.js";
 import { Orchestrator, type OrchestratorEvent } from "../control/orchestrator.js";
 import { LiveTwin } from "../network/live-twin.js";
-import type { SimulationObserver } from "../network/simulation.js";
 import { registerDashboard } from "../server/dashboard.js";
 import type { RunningKms } from "../server/kms-service.js";
 import {
@@ -109,32 +108,12 @@ export function serveLogger(level: string, destination?: DestinationStream): Log
   );
 }
 
-/**
- * Where the live twin's observations go: every one to Prometheus, and the heralds and their fidelities
- * to the orchestrator's link estimates, which admission and routing read.
- */
-function twinObserver(sink: PrometheusSink, estimator: LinkEstimator): SimulationObserver {
-  return {
-    linkExpectedSuccess: (id, p) => sink.linkExpectedSuccess(id, p),
-    linkAttempts: (id, attempts, successes) => {
-      sink.linkAttempts(id, attempts, successes);
-      estimator.observeAttempts(id, attempts, successes);
-    },
-    pairFidelity: (id, f) => {
-      sink.pairFidelity(id, f);
-      estimator.observeFidelity(id, f);
-    },
-    pairDelivered: (route, f, latencyS) => sink.pairDelivered(route, f, latencyS),
-    memoryOccupancy: (node, occupied, capacity) => sink.memoryOccupancy(node, occupied, capacity),
-    memoryStorageTime: (node, s) => sink.memoryStorageTime(node, s),
-  };
-}
-
 /** Logs an orchestrator event with its job and link IDs. */
 function logEvent(log: Logger, e: OrchestratorEvent): void {
   if (e.type === "link") {
-    if (e.up) log.info({ link_id: e.linkId, up: true }, "link up");
-    else log.warn({ link_id: e.linkId, up: false }, "link down");
+    const fields = { link_id: e.linkId, up: e.up, cause: e.cause, ...(e.reason ? { reason: e.reason } : {}) };
+    if (e.up) log.info(fields, "link up");
+    else log.warn(fields, "link down");
     return;
   }
   const j = e.job;
@@ -240,15 +219,17 @@ export async function runServeCommand(
       ...(opts.controller ? { controlPlane: { controller: opts.controller } } : {}),
       onEvent: (e) => {
         logEvent(log, e);
-        if (e.type === "link") twin?.setLinkUp(e.linkId, e.up);
+        // An operator's change is made in the twin too; a detected one came from the twin.
+        if (e.type === "link" && e.cause === "operator") twin?.setLinkUp(e.linkId, e.up);
         hub.emit(e);
       },
     });
+    const feed = new LiveFeed(orchestrator, sink);
     if (twinScale !== undefined)
       twin = new LiveTwin(topology, {
         seed: `${opts.seed}:live`,
         probeRateHz: probeRate,
-        observer: twinObserver(sink, orchestrator.estimator),
+        observer: feed.observer,
       });
 
     let kms: RunningKms | undefined;
@@ -353,6 +334,7 @@ export async function runServeCommand(
     const timer = setInterval(() => {
       stepping ??= Promise.resolve()
         .then(advanceTwin)
+        .then(() => feed.apply())
         .then(() => Promise.all([orchestrator.step(Date.now()), refreshPools()]))
         .catch((e: unknown) => log.error({ err: e }, "scheduling round failed"))
         .finally(() => {

@@ -40,7 +40,18 @@ export type OrchestratorEvent =
       /** Set when the event is a reroute: the link that went down and the old and new paths. */
       reroute?: { linkId: string; from: string[]; to: string[] };
     }
-  | { type: "link"; linkId: string; up: boolean };
+  | {
+      type: "link";
+      linkId: string;
+      up: boolean;
+      /** Who changed it: an operator (the API, the default) or failure detection (`LinkMonitor`). */
+      cause: LinkChangeCause;
+      /** Why, for people, when known. */
+      reason?: string;
+    };
+
+/** Who took a link down or brought it up. */
+export type LinkChangeCause = "operator" | "detected";
 
 /** The part of an `ObservationSink` the orchestrator reports to: M7 job outcomes and M4 control round trips. */
 export interface JobFinishedSink {
@@ -571,9 +582,9 @@ export class Orchestrator {
    * path saved and a `job` event with `reroute` emitted) or, if none is left, `failed` with admission's
    * reason. Returns the jobs affected, as they are now.
    */
-  async linkDown(linkId: string): Promise<JobRecord[]> {
+  async linkDown(linkId: string, cause: LinkChangeCause = "operator", reason?: string): Promise<JobRecord[]> {
     this.estimator.markDown(linkId);
-    this.onEvent?.({ type: "link", linkId, up: false });
+    this.onEvent?.({ type: "link", linkId, up: false, cause, ...(reason ? { reason } : {}) });
     const nowMs = this.clock();
     const out: JobRecord[] = [];
     for (const [id, d] of [...this.decisions]) {
@@ -606,8 +617,8 @@ export class Orchestrator {
   }
 
   /** Marks a link up again. Waiting jobs keep their paths; new jobs may use the link at once. */
-  linkUp(linkId: string): void {
+  linkUp(linkId: string, cause: LinkChangeCause = "operator", reason?: string): void {
     this.estimator.markUp(linkId);
-    this.onEvent?.({ type: "link", linkId, up: true });
+    this.onEvent?.({ type: "link", linkId, up: true, cause, ...(reason ? { reason } : {}) });
   }
 }

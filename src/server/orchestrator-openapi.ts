@@ -604,9 +604,19 @@ export const ORCHESTRATOR_OPENAPI: OpenApiDocument = {
       },
       LinkEvent: {
         type: "object",
-        required: ["link_id", "up"],
+        required: ["link_id", "up", "cause"],
         additionalProperties: false,
-        properties: { link_id: { type: "string" }, up: { type: "boolean" } },
+        properties: {
+          link_id: { type: "string" },
+          up: { type: "boolean" },
+          cause: {
+            type: "string",
+            enum: ["operator", "detected"],
+            description:
+              "operator: set through the API; detected: the failure detector saw the link stop heralding (or heralding again).",
+          },
+          reason: { type: "string", description: "Why, with the evidence, for a detected change." },
+        },
       },
     },
   },

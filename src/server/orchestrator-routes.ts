@@ -266,7 +266,16 @@ export function jobToJson(job: JobRecord): JobJson {
 
 /** The `data` of an event-stream event: `job` events carry the job (and a reroute), `link` events the link. */
 export function eventToJson(event: OrchestratorEvent): { event: "job" | "link"; data: unknown } {
-  if (event.type === "link") return { event: "link", data: { link_id: event.linkId, up: event.up } };
+  if (event.type === "link")
+    return {
+      event: "link",
+      data: {
+        link_id: event.linkId,
+        up: event.up,
+        cause: event.cause,
+        ...(event.reason ? { reason: event.reason } : {}),
+      },
+    };
   const data: { job: JobJson; reroute?: { link_id: string; from: string[]; to: string[] } } = {
     job: jobToJson(event.job),
   };

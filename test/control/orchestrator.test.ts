@@ -233,7 +233,7 @@ describe("Orchestrator", () => {
     expect(moved.map((j) => j.path)).toEqual([["a", "c", "d"]]);
     const reroute = events.find((e) => e.type === "job" && e.reroute !== undefined);
     expect(reroute).toMatchObject({ reroute: { linkId: "a-b", from: ["a", "b", "d"], to: ["a", "c", "d"] } });
-    expect(events).toContainEqual({ type: "link", linkId: "a-b", up: false });
+    expect(events).toContainEqual({ type: "link", linkId: "a-b", up: false, cause: "operator" });
     const failed = await orch.linkDown("c-d");
     expect(failed[0].state).toBe("failed");
     expect(failed[0].result?.error?.code).toBe("LINK_DOWN");

@@ -294,13 +294,13 @@ describe("orchestrator API: event stream", () => {
     expect(states).toEqual(["queued", "admitted", "failed"]);
     conforms("JobEvent", events[0].data);
     conforms("LinkEvent", events[2].data);
-    expect(events[2].data).toEqual({ link_id: "n1-n2", up: false });
+    expect(events[2].data).toEqual({ link_id: "n1-n2", up: false, cause: "operator" });
 
     // Heartbeats: comments only, while nothing happens.
     await new Promise((r) => setTimeout(r, 100));
     h.orch.linkUp("n1-n2");
     const [up] = await readEvents(reader, 1, seen);
-    expect(up).toEqual({ event: "link", data: { link_id: "n1-n2", up: true } });
+    expect(up).toEqual({ event: "link", data: { link_id: "n1-n2", up: true, cause: "operator" } });
     expect(seen.comments.filter((c) => c === ": heartbeat").length).toBeGreaterThanOrEqual(1);
 
     abort.abort();
