@@ -18,7 +18,9 @@ import type { Bench, BenchResult } from "./harness.js";
  * Key requests per second and latency over mutual TLS: one 256-bit key per `enc_keys` request from a
  * master SAE at kme-a (the peer reservation at kme-b happens in process), against a no-op route on the
  * same server, same TLS session reuse, same concurrency, in the same run; with in-memory stores and with
- * the default SQLite stores (durable commits, encrypted at rest).
+ * the default SQLite stores (durable commits, encrypted at rest). For SQLite it also reports the store
+ * writes and the commits (each one fsync) per request, counted over both KMEs' stores: group commit
+ * makes the commits fewer than the writes.
  */
 async function kmsBench(storeKind: "memory" | "sqlite"): Promise<BenchResult[]> {
   const dir = mkdtempSync(join(tmpdir(), "qnet-bench-kms-"));
@@ -29,13 +31,19 @@ async function kmsBench(storeKind: "memory" | "sqlite"): Promise<BenchResult[]> 
     { saeId: "app-b", kmeId: "kme-b", policy: "qkd-only" },
   ];
   const cipher = new AesGcmKeyCipher(randomBytes(32));
-  const stores: { a: KeyStore; b: KeyStore } =
+  const sqlite =
     storeKind === "memory"
-      ? { a: new MemoryKeyStore(), b: new MemoryKeyStore() }
+      ? null
       : {
           a: SqliteKeyStore.open(join(dir, "a.db"), cipher),
           b: SqliteKeyStore.open(join(dir, "b.db"), cipher),
         };
+  const stores: { a: KeyStore; b: KeyStore } = sqlite ?? { a: new MemoryKeyStore(), b: new MemoryKeyStore() };
+  /** Writes and commits (one fsync each) of both SQLite stores so far. */
+  const writeStats = () => ({
+    writes: (sqlite?.a.stats.writes ?? 0) + (sqlite?.b.stats.writes ?? 0),
+    commits: (sqlite?.a.stats.commits ?? 0) + (sqlite?.b.stats.commits ?? 0),
+  });
   const kmes = new Map<string, Kme>();
   const peers = (from: string): PeerKmes => ({ reserve: (to, r) => kmes.get(to)!.reserveForPeer(from, r) });
   const make = (id: string, peer: string, store: KeyStore) =>
@@ -122,12 +130,29 @@ async function kmsBench(storeKind: "memory" | "sqlite"): Promise<BenchResult[]> 
   try {
     await load("/noop", "{}", 500); // warm-up: TLS sessions, JIT
     const noop = await load("/noop", "{}", requests);
+    const before = writeStats();
     const keys = await load(
       "/api/v1/keys/app-b/enc_keys",
       JSON.stringify({ number: 1, size: 256 }),
       requests,
     );
+    const after = writeStats();
     const k = `kms.${storeKind}`;
+    // Both KMEs' stores: writes (store calls that write) and commits (fsyncs) per enc_keys request.
+    const perRequest: BenchResult[] = sqlite
+      ? [
+          {
+            name: `${k}.writes_per_request`,
+            value: (after.writes - before.writes) / requests,
+            unit: "writes",
+          },
+          {
+            name: `${k}.commits_per_request`,
+            value: (after.commits - before.commits) / requests,
+            unit: "commits",
+          },
+        ]
+      : [];
     return [
       { name: `${k}.enc_keys_per_s`, value: keys.rate, unit: "req/s" },
       { name: `${k}.enc_keys_p50`, value: keys.p50, unit: "ms" },
@@ -136,6 +161,7 @@ async function kmsBench(storeKind: "memory" | "sqlite"): Promise<BenchResult[]> 
       { name: `${k}.noop_p50`, value: noop.p50, unit: "ms" },
       { name: `${k}.noop_p99`, value: noop.p99, unit: "ms" },
       { name: `${k}.enc_keys_vs_noop_throughput`, value: keys.rate / noop.rate, unit: "ratio" },
+      ...perRequest,
     ];
   } finally {
     agent.destroy();

@@ -17,7 +17,8 @@
  *
  * Every method is atomic and durable when its promise resolves: a crash at any moment leaves each
  * unit either available or part of exactly one issued key, and never lets two callers take the same
- * key. Key material never appears in errors or logs. Backends store material encrypted at rest (the
+ * key. A backend may commit the writes of calls in flight at the same time together (group commit);
+ * each call still succeeds or fails on its own, and none resolves before its commit is durable. Key material never appears in errors or logs. Backends store material encrypted at rest (the
  * `KeyCipher` passed to them); this interface deals in plaintext.
  */
 
@@ -76,6 +77,11 @@ export interface ReservePeerArgs {
   /** Slaves served by this KME, each of which may take the key once. */
   slaveSaes: readonly string[];
   nowMs: number;
+  /**
+   * Appended to the audit log in the reservation's own transaction when the answer is `ok` (nothing
+   * is appended otherwise): a reservation is never committed without its record.
+   */
+  audit?: AuditEvent;
 }
 
 /** Arguments of {@link KeyStore.reserveMaterial}: a key relayed hop by hop arrives as material. */
@@ -161,11 +167,21 @@ export interface KeyStore {
    */
   issueLocal(args: IssueLocalArgs): Promise<{ key: IssuedKey; material: Uint8Array } | null>;
 
-  /** Confirms a pending key once the peer KME holds its reservation: its material is deleted here. */
-  confirmIssued(keyId: string, nowMs: number): Promise<void>;
+  /**
+   * Confirms pending keys once the peer KME holds their reservations: their material is deleted here.
+   * All or nothing over `keyIds` (one ID or several). A key already confirmed is left as it is (a
+   * retry). When `audit` is given it is appended in the same transaction: the keys are never
+   * confirmed without their record (e.g. the master's `issued` event), nor the record written without
+   * the confirmation.
+   */
+  confirmIssued(keyIds: string | readonly string[], nowMs: number, audit?: AuditEvent): Promise<void>;
 
-  /** Cancels a pending key (the peer refused or failed): its units become available again, in order. */
-  releaseIssued(keyId: string, nowMs: number): Promise<void>;
+  /**
+   * Cancels a pending key (the peer refused or failed): its units become available again, in order.
+   * When `audit` is given it is appended in the same transaction (also when the call is a retry that
+   * finds the key already released).
+   */
+  releaseIssued(keyId: string, nowMs: number, audit?: AuditEvent): Promise<void>;
 
   /** Keys still pending, e.g. after a crash, to be confirmed or released on restart. */
   pendingIssued(): Promise<IssuedKey[]>;
@@ -176,6 +192,17 @@ export interface KeyStore {
    * `duplicate-key` if the key ID exists.
    */
   reservePeer(args: ReservePeerArgs): Promise<"ok" | "missing-units" | "duplicate-key">;
+
+  /**
+   * At the slave's KME, for the master's KME that does not know whether its reservation of `keyId`
+   * arrived (a timeout, a crash): true if a key of that ID was reserved here from `pool`
+   * ({@link reservePeer}), whether or not its slaves have taken it since. Otherwise false, and the key
+   * ID is **voided** here in the same transaction: a reservation of it that arrives later answers
+   * `duplicate-key` and takes nothing, so the master may safely put the key's units back in its pool.
+   * A voided key ID is known like a confirmed one: never reused, nothing to confirm or take. A key ID
+   * already known here for anything else is left as it is (false).
+   */
+  voidUnlessReserved(pool: string, keyId: string, nowMs: number): Promise<boolean>;
 
   /** Reserves a key that arrived as material (trusted-node relay) for the slaves. */
   reserveMaterial(args: ReserveMaterialArgs): Promise<"ok" | "duplicate-key">;

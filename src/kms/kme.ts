@@ -121,8 +121,10 @@ export type PeerReserveOutcome = "ok" | "missing-units" | "duplicate-key" | "ref
 export interface PeerKmes {
   reserve(peerKmeId: string, reservation: PeerReservation): Promise<PeerReserveOutcome>;
   /**
-   * Whether the peer holds (or has delivered) a reservation for the key. Optional: without it, keys
-   * whose reservation outcome is unknown are discarded rather than released (see {@link Kme.recover}).
+   * Whether the peer holds (or has delivered) a reservation for the key. A peer that answers false
+   * voids the key ID there ({@link Kme.peerKeyExists}), so a reservation still in flight cannot
+   * succeed afterwards and the units may be released. Optional: without it, keys whose reservation
+   * outcome is unknown are discarded rather than released (see {@link Kme.recover}).
    */
   exists?(peerKmeId: string, key: { pool: string; keyId: string }): Promise<boolean>;
 }
@@ -526,20 +528,44 @@ export class Kme {
       });
       return "refused";
     }
-    const outcome = await this.store.reservePeer({ ...r, nowMs: now });
-    await this.audit({
-      atMs: now,
-      kind: outcome === "ok" ? "reserved" : "refused",
-      actor: peerKmeId,
-      pool: r.pool,
-      keyIds: [r.keyId],
-      bits: r.sizeBits,
-      detail:
-        outcome === "ok"
-          ? `master=${r.masterSae} slaves=${r.slaveSaes.join(",")}`
-          : `reservation: ${outcome}`,
+    // A reservation commits with its "reserved" record (the peer's `exists` answer does not depend on
+    // it, but the audit trail must not miss a key that can be delivered).
+    const outcome = await this.store.reservePeer({
+      ...r,
+      nowMs: now,
+      audit: {
+        atMs: now,
+        kind: "reserved",
+        actor: peerKmeId,
+        pool: r.pool,
+        keyIds: [r.keyId],
+        bits: r.sizeBits,
+        detail: `master=${r.masterSae} slaves=${r.slaveSaes.join(",")}`,
+      },
     });
+    if (outcome !== "ok")
+      await this.audit({
+        atMs: now,
+        kind: "refused",
+        actor: peerKmeId,
+        pool: r.pool,
+        keyIds: [r.keyId],
+        bits: r.sizeBits,
+        detail: `reservation: ${outcome}`,
+      });
     return outcome;
+  }
+
+  /**
+   * The slave side of {@link PeerKmes.exists}: whether the master's KME `peerKmeId` reserved key
+   * `keyId` of `pool` here. A key not reserved here is voided in the same step
+   * ({@link KeyStore.voidUnlessReserved}), so a reservation of it still in flight is refused when it
+   * arrives, and the master may put the key's units back in its pool. False, voiding nothing, when the
+   * pool is not the one shared with `peerKmeId`.
+   */
+  async peerKeyExists(peerKmeId: string, key: { pool: string; keyId: string }): Promise<boolean> {
+    if (this.poolByName.get(key.pool)?.peerKmeId !== peerKmeId) return false;
+    return this.store.voidUnlessReserved(key.pool, key.keyId, this.clock());
   }
 
   /**
@@ -561,14 +587,7 @@ export class Kme {
         summary.pending.push(key.keyId);
         continue;
       }
-      if (verdict === "discard") {
-        await this.store.confirmIssued(key.keyId, now);
-        summary.discarded.push(key.keyId);
-      } else {
-        await this.store.releaseIssued(key.keyId, now);
-        summary.released.push(key.keyId);
-      }
-      await this.audit({
+      const event: AuditEvent = {
         atMs: now,
         kind: "released",
         actor: this.kmeId,
@@ -576,7 +595,15 @@ export class Kme {
         keyIds: [key.keyId],
         bits: key.sizeBits,
         detail: `recovery: ${verdict === "discard" ? "discarded (units deleted at both ends)" : "released to the pool"}`,
-      });
+      };
+      // Each settlement commits with its record.
+      if (verdict === "discard") {
+        await this.store.confirmIssued(key.keyId, now, event);
+        summary.discarded.push(key.keyId);
+      } else {
+        await this.store.releaseIssued(key.keyId, now, event);
+        summary.released.push(key.keyId);
+      }
     }
     return summary;
   }
@@ -642,14 +669,19 @@ export class Kme {
   ): Promise<Outcome<KeyContainer>> {
     const unitsPerKey = this.unitsPerKey(req.sizeBits, pool);
     const slaveIds = slaves.map((s) => s.saeId);
-    const available = await this.localUnits(pool);
-    if (available < unitsPerKey * req.number)
-      return this.poolShort(caller, slaves, pool, req, available, now);
+    // A request of several keys first checks the level, so that a short pool costs no writes; a single
+    // key is simply asked for (issueLocal takes nothing when the pool is short).
+    if (req.number > 1) {
+      const available = await this.localUnits(pool);
+      if (available < unitsPerKey * req.number)
+        return this.poolShort(caller, slaves, pool, req, available, now);
+    }
 
-    const issued: { key: IssuedKey; material: Uint8Array }[] = [];
-    try {
-      for (let i = 0; i < req.number; i++) {
-        const got = await this.store.issueLocal({
+    // All keys are asked for at once: a store with group commit writes them in one transaction. The
+    // calls are made in order, so the keys take the pool's units in order.
+    const attempts = await Promise.allSettled(
+      Array.from({ length: req.number }, () =>
+        this.store.issueLocal({
           pool: pool.pool,
           keyId: this.newKeyId(),
           units: unitsPerKey,
@@ -657,19 +689,22 @@ export class Kme {
           masterSae: caller.saeId,
           slaveSaes: slaveIds,
           nowMs: now,
-        });
-        if (!got) {
-          // Another request took the units since the level was read: undo and treat as short.
-          await this.releaseAll(issued, now);
-          return this.poolShort(caller, slaves, pool, req, await this.localUnits(pool), now);
-        }
-        issued.push(got);
-      }
-    } catch (error) {
+        }),
+      ),
+    );
+    const issued: { key: IssuedKey; material: Uint8Array }[] = [];
+    for (const a of attempts) if (a.status === "fulfilled" && a.value) issued.push(a.value);
+    const failure = attempts.find((a): a is PromiseRejectedResult => a.status === "rejected");
+    if (failure) {
       await this.releaseAll(issued, now).catch((e) =>
         this.onInternalError(e, "enc_keys: releasing after a failure"),
       );
-      throw error;
+      throw failure.reason;
+    }
+    if (issued.length < req.number) {
+      // The pool is short (another request may have taken the units since the level was read): undo.
+      await this.releaseAll(issued, now);
+      return this.poolShort(caller, slaves, pool, req, await this.localUnits(pool), now);
     }
 
     const outcomes = await Promise.allSettled(
@@ -686,16 +721,18 @@ export class Kme {
     );
     const keyIds = issued.map((i) => i.key.keyId);
     if (outcomes.every((o) => o.status === "fulfilled" && o.value === "ok")) {
-      for (const id of keyIds) await this.store.confirmIssued(id, now);
-      await this.audit({
+      // The confirmation and its audit record commit together, before the master is answered.
+      const bits = req.number * req.sizeBits;
+      await this.store.confirmIssued(keyIds, now, {
         atMs: now,
         kind: "issued",
         actor: caller.saeId,
         pool: pool.pool,
         keyIds,
-        bits: req.number * req.sizeBits,
+        bits,
         detail: `slaves=${slaveIds.join(",")}`,
       });
+      this.sink?.keysServed(this.kmeId, caller.saeId, keyIds.length, bits);
       return {
         status: 200,
         body: { keys: issued.map(({ key, material }) => this.key(key.keyId, material, key.sizeBits)) },
@@ -718,10 +755,7 @@ export class Kme {
         this.onInternalError(o.reason, `enc_keys: reserving key ${key.keyId} at KME ${pool.peerKmeId}`);
         verdict = await this.settleUnknown(key);
       }
-      if (verdict === "discard") await this.store.confirmIssued(key.keyId, now);
-      else if (verdict === "release") await this.store.releaseIssued(key.keyId, now);
-      // "pending": left for recover(), which asks the peer again.
-      await this.audit({
+      const event: AuditEvent = {
         atMs: now,
         kind: "released",
         actor: caller.saeId,
@@ -729,7 +763,11 @@ export class Kme {
         keyIds: [key.keyId],
         bits: key.sizeBits,
         detail: `request failed at KME ${pool.peerKmeId}: ${verdict === "discard" ? "discarded" : verdict === "release" ? "released to the pool" : "left pending"}`,
-      });
+      };
+      // Each undo commits with its record; "pending" is left for recover(), which asks the peer again.
+      if (verdict === "discard") await this.store.confirmIssued(key.keyId, now, event);
+      else if (verdict === "release") await this.store.releaseIssued(key.keyId, now, event);
+      else await this.audit(event);
     }
     const why = [...reasons].join(", ");
     const response = serviceUnavailable(

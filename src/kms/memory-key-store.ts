@@ -130,7 +130,6 @@ export function closedError(): Error {
   return new Error("the key store is closed");
 }
 
-/** A copy of an audit event with only the fields that are set, and the given sequence number. */
 /** The full audit event of a take: the caller's fields, the key IDs, their total bits, the time. */
 export function takeAuditEvent(
   audit: TakeAudit,
@@ -146,6 +145,7 @@ export function takeAuditEvent(
   };
 }
 
+/** A copy of an audit event with only the fields that are set, and the given sequence number. */
 export function normalizeAudit(event: AuditEvent, seq: number): AuditEvent {
   const out: AuditEvent = { seq, atMs: event.atMs, kind: event.kind, actor: event.actor };
   if (event.pool !== undefined) out.pool = event.pool;
@@ -233,6 +233,8 @@ interface PendingKey {
 }
 
 interface ReservedKey {
+  /** The pool its units came from; null for a key that arrived as material. */
+  pool: string | null;
   sizeBits: number;
   /** Null once the last slave has taken it. */
   material: Uint8Array | null;
@@ -336,32 +338,43 @@ export class MemoryKeyStore implements KeyStore {
     return { key: copyIssued(key), material };
   }
 
-  async confirmIssued(keyId: string, _nowMs: number): Promise<void> {
+  async confirmIssued(keyIds: string | readonly string[], _nowMs: number, audit?: AuditEvent): Promise<void> {
     this.open();
-    const k = this.pending.get(keyId);
-    if (k === undefined) {
+    if (audit) checkAudit(audit);
+    const ids = typeof keyIds === "string" ? [keyIds] : [...keyIds];
+    // Check every key before changing any: the call is all or nothing.
+    for (const keyId of ids) {
+      if (this.pending.has(keyId)) continue;
       // Confirming twice (a retry after a crash) is harmless; confirming what was never issued is a bug.
-      if (this.keyIds.has(keyId) && !this.reserved.has(keyId)) return;
+      if (this.keyIds.has(keyId) && !this.reserved.has(keyId)) continue;
       throw new Error(`no pending key '${keyId}' to confirm`);
     }
-    this.pending.delete(keyId);
-    for (const u of k.units) {
-      u.material.fill(0);
-      this.unitIds.delete(u.unitId);
+    for (const keyId of ids) {
+      const k = this.pending.get(keyId);
+      if (k === undefined) continue;
+      this.pending.delete(keyId);
+      for (const u of k.units) {
+        u.material.fill(0);
+        this.unitIds.delete(u.unitId);
+      }
     }
+    if (audit) this.appendNow(audit);
   }
 
-  async releaseIssued(keyId: string, _nowMs: number): Promise<void> {
+  async releaseIssued(keyId: string, _nowMs: number, audit?: AuditEvent): Promise<void> {
     this.open();
+    if (audit) checkAudit(audit);
     const k = this.pending.get(keyId);
     if (k === undefined) {
       if (this.keyIds.has(keyId)) throw new Error(`key '${keyId}' is not pending and cannot be released`);
-      return; // already released: a retry
+      // Already released: a retry.
+    } else {
+      this.pending.delete(keyId);
+      this.keyIds.delete(keyId);
+      const p = this.pool(k.key.pool);
+      p.local = [...p.local, ...k.units].sort((a, b) => a.seq - b.seq);
     }
-    this.pending.delete(keyId);
-    this.keyIds.delete(keyId);
-    const p = this.pool(k.key.pool);
-    p.local = [...p.local, ...k.units].sort((a, b) => a.seq - b.seq);
+    if (audit) this.appendNow(audit);
   }
 
   async pendingIssued(): Promise<IssuedKey[]> {
@@ -377,6 +390,7 @@ export class MemoryKeyStore implements KeyStore {
     checkId("master SAE", args.masterSae);
     const slaves = uniqueSlaves(args.slaveSaes);
     if (args.unitIds.length === 0) throw new RangeError("reservePeer needs at least one unit");
+    if (args.audit) checkAudit(args.audit);
     if (this.keyIds.has(args.keyId)) return "duplicate-key";
     const p = this.pools.get(args.pool);
     if (p === undefined) return "missing-units";
@@ -395,8 +409,26 @@ export class MemoryKeyStore implements KeyStore {
       this.unitIds.delete(u.unitId);
     }
     this.keyIds.add(args.keyId);
-    this.reserved.set(args.keyId, { sizeBits: args.sizeBits, material, slaves, taken: new Set() });
+    this.reserved.set(args.keyId, {
+      pool: args.pool,
+      sizeBits: args.sizeBits,
+      material,
+      slaves,
+      taken: new Set(),
+    });
+    if (args.audit) this.appendNow(args.audit);
     return "ok";
+  }
+
+  async voidUnlessReserved(pool: string, keyId: string, _nowMs: number): Promise<boolean> {
+    this.open();
+    checkId("pool", pool);
+    checkId("keyId", keyId);
+    const r = this.reserved.get(keyId);
+    if (r !== undefined) return r.pool === pool;
+    // Unknown: remember the ID, so that a late reservation of it is a duplicate. Known: leave it.
+    this.keyIds.add(keyId);
+    return false;
   }
 
   async reserveMaterial(args: ReserveMaterialArgs): Promise<"ok" | "duplicate-key"> {
@@ -408,7 +440,13 @@ export class MemoryKeyStore implements KeyStore {
     const material = cutToBits(args.material, args.sizeBits);
     if (this.keyIds.has(args.keyId)) return "duplicate-key";
     this.keyIds.add(args.keyId);
-    this.reserved.set(args.keyId, { sizeBits: args.sizeBits, material, slaves, taken: new Set() });
+    this.reserved.set(args.keyId, {
+      pool: null,
+      sizeBits: args.sizeBits,
+      material,
+      slaves,
+      taken: new Set(),
+    });
     return "ok";
   }
 
@@ -434,7 +472,7 @@ export class MemoryKeyStore implements KeyStore {
         k.material = null;
       }
     }
-    if (event) this.audit.push(normalizeAudit(event, this.audit.length + 1));
+    if (event) this.appendNow(event);
     return { status: "ok", keys };
   }
 
@@ -451,6 +489,11 @@ export class MemoryKeyStore implements KeyStore {
   async appendAudit(event: AuditEvent): Promise<void> {
     this.open();
     checkAudit(event);
+    this.appendNow(event);
+  }
+
+  /** Appends a checked event, as part of the call in progress. */
+  private appendNow(event: AuditEvent): void {
     this.audit.push(normalizeAudit(event, this.audit.length + 1));
   }
 

@@ -514,9 +514,10 @@ export class RelayService implements TrustedNodeRelay {
     verdict: "discard" | "release",
     now: number,
   ): Promise<void> {
-    for (const id of padKeyIds)
-      if (verdict === "discard") await this.store.confirmIssued(id, now);
-      else await this.store.releaseIssued(id, now);
+    // The pads are confirmed in one call (one transaction); releases are one call each.
+    if (verdict === "discard") {
+      if (padKeyIds.length > 0) await this.store.confirmIssued(padKeyIds, now);
+    } else for (const id of padKeyIds) await this.store.releaseIssued(id, now);
   }
 
   /**

@@ -5,7 +5,7 @@
  * | route | body | answer (200) | callers |
  * |---|---|---|---|
  * | `POST /kmapi/v1/reserve` | a `PeerReservation` | `{ "outcome": "ok" \| "missing-units" \| "duplicate-key" \| "refused" }` | neighbours |
- * | `POST /kmapi/v1/exists` | `{ "pool", "keyId" }` | `{ "exists": boolean }` | neighbours |
+ * | `POST /kmapi/v1/exists` | `{ "pool", "keyId" }` | `{ "exists": boolean }` (false voids the key ID) | neighbours |
  * | `POST /kmapi/v1/relay` | `{ "messages": [RelayMessage, …] }` | a `RelayHopOutcome` | neighbours |
  * | `POST /kmapi/v1/pqc` | a `PqcReserveRequest` | a `PqcReserveOutcome` | known KMEs |
  *
@@ -121,12 +121,9 @@ function peerRoutes(scope: FastifyInstance, options: KmePeerRoutesOptions): void
     const from = caller(request);
     const special =
       (await options.relay?.padReceived(from, key.keyId)) ?? (await pqcUnitsReceived(store, from, key.keyId));
-    // An ordinary reservation: the Kme audits "reserved" with the calling KME as actor (the KeyStore has
-    // no lookup by key ID, so the audit trail is the record).
-    const exists =
-      special ??
-      (await store.queryAudit({ kind: "reserved", actor: from, keyId: key.keyId, pool: key.pool, limit: 1 }))
-        .length > 0;
+    // An ordinary reservation: looked up by key ID in the store, which voids an unknown key ID so that a
+    // reservation of it still in flight is refused when it arrives.
+    const exists = special ?? (await kme.peerKeyExists(from, key));
     return ok(reply, { exists });
   });
 

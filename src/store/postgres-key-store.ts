@@ -141,6 +141,8 @@ interface KeyRow {
 /** The PostgreSQL {@link KeyStore}. Open with {@link PostgresKeyStore.open}. */
 export class PostgresKeyStore implements KeyStore {
   private closed = false;
+  /** Transactions started and not yet settled: close() waits for them before ending the pool. */
+  private readonly inFlight = new Set<Promise<unknown>>();
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -196,7 +198,7 @@ export class PostgresKeyStore implements KeyStore {
    * A {@link Rollback} result rolls back and returns its value.
    */
   private tx<T>(fn: (c: Tx) => Promise<T | Rollback<T>>): Promise<T> {
-    return inTransaction(
+    const running = inTransaction(
       this.pool,
       this.maxAttempts,
       () => {
@@ -204,6 +206,12 @@ export class PostgresKeyStore implements KeyStore {
       },
       fn,
     );
+    this.inFlight.add(running);
+    const done = () => {
+      this.inFlight.delete(running);
+    };
+    running.then(done, done);
+    return running;
   }
 
   private openUnit(row: UnitRow): Uint8Array {
@@ -317,24 +325,44 @@ export class PostgresKeyStore implements KeyStore {
     });
   }
 
-  async confirmIssued(keyId: string, _nowMs: number): Promise<void> {
+  async confirmIssued(keyIds: string | readonly string[], _nowMs: number, audit?: AuditEvent): Promise<void> {
+    const ids = typeof keyIds === "string" ? [keyIds] : [...new Set(keyIds)];
+    if (audit) checkAudit(audit);
     await this.tx(async (c) => {
-      const state = await this.keyState(c, keyId, true);
-      if (state === "confirmed") return; // a retry after a crash
-      if (state !== "pending") throw new Error(`no pending key '${keyId}' to confirm`);
-      await c.query(`DELETE FROM ${this.s}.units WHERE key_id = $1`, [keyId]);
-      await c.query(`UPDATE ${this.s}.keys SET state = 'confirmed' WHERE key_id = $1`, [keyId]);
+      // Locked in key ID order, so two confirmations of overlapping sets cannot deadlock.
+      const rows = (
+        await c.query<{ key_id: string; state: KeyRow["state"] }>(
+          `SELECT key_id, state FROM ${this.s}.keys WHERE key_id = ANY($1) ORDER BY key_id FOR UPDATE`,
+          [ids],
+        )
+      ).rows;
+      const state = new Map(rows.map((r) => [r.key_id, r.state]));
+      const todo: string[] = [];
+      for (const id of ids) {
+        const st = state.get(id);
+        if (st === "confirmed") continue; // a retry after a crash
+        if (st !== "pending") throw new Error(`no pending key '${id}' to confirm`);
+        todo.push(id);
+      }
+      if (todo.length > 0) {
+        await c.query(`DELETE FROM ${this.s}.units WHERE key_id = ANY($1)`, [todo]);
+        await c.query(`UPDATE ${this.s}.keys SET state = 'confirmed' WHERE key_id = ANY($1)`, [todo]);
+      }
+      if (audit) await this.insertAudit(c, audit);
     });
   }
 
-  async releaseIssued(keyId: string, _nowMs: number): Promise<void> {
+  async releaseIssued(keyId: string, _nowMs: number, audit?: AuditEvent): Promise<void> {
+    if (audit) checkAudit(audit);
     await this.tx(async (c) => {
       const state = await this.keyState(c, keyId, true);
-      if (state === undefined) return; // already released: a retry
-      if (state !== "pending") throw new Error(`key '${keyId}' is not pending and cannot be released`);
-      // The units keep their sequence numbers, so they return to their places at the head of the queue.
-      await c.query(`UPDATE ${this.s}.units SET key_id = NULL WHERE key_id = $1`, [keyId]);
-      await c.query(`DELETE FROM ${this.s}.keys WHERE key_id = $1`, [keyId]);
+      if (state !== undefined) {
+        if (state !== "pending") throw new Error(`key '${keyId}' is not pending and cannot be released`);
+        // The units keep their sequence numbers, so they return to their places at the head of the queue.
+        await c.query(`UPDATE ${this.s}.units SET key_id = NULL WHERE key_id = $1`, [keyId]);
+        await c.query(`DELETE FROM ${this.s}.keys WHERE key_id = $1`, [keyId]);
+      } // else already released: a retry
+      if (audit) await this.insertAudit(c, audit);
     });
   }
 
@@ -361,6 +389,8 @@ export class PostgresKeyStore implements KeyStore {
     checkId("master SAE", args.masterSae);
     const slaves = uniqueSlaves(args.slaveSaes);
     if (args.unitIds.length === 0) throw new RangeError("reservePeer needs at least one unit");
+    const audit = args.audit;
+    if (audit) checkAudit(audit);
     type Out = "ok" | "missing-units" | "duplicate-key";
     return this.tx<Out>(async (c) => {
       if ((await this.keyState(c, args.keyId)) !== undefined) return "duplicate-key";
@@ -396,7 +426,31 @@ export class PostgresKeyStore implements KeyStore {
       )
         return new Rollback<Out>("duplicate-key");
       await c.query(`DELETE FROM ${this.s}.units WHERE seq = ANY($1::bigint[])`, [rows.map((r) => r.seq)]);
+      if (audit) await this.insertAudit(c, audit);
       return "ok";
+    });
+  }
+
+  async voidUnlessReserved(pool: string, keyId: string, nowMs: number): Promise<boolean> {
+    checkId("pool", pool);
+    checkId("keyId", keyId);
+    return this.tx(async (c) => {
+      // A voided key ID is kept as a confirmed key of no units: known, never reused, nothing to take.
+      // ON CONFLICT waits for a concurrent insert of the same key ID (a reservation) and then does
+      // nothing, so the row read below is the one that won.
+      const voided = await c.query(
+        `INSERT INTO ${this.s}.keys (key_id, state, pool, size_bits, master_sae, slave_saes, origin, created_at_ms)
+         VALUES ($1, 'confirmed', $2, 0, '', '{}', 'void', $3) ON CONFLICT (key_id) DO NOTHING`,
+        [keyId, pool, nowMs],
+      );
+      if (voided.rowCount === 1) return false;
+      const row = (
+        await c.query<Pick<KeyRow, "state" | "pool">>(
+          `SELECT state, pool FROM ${this.s}.keys WHERE key_id = $1`,
+          [keyId],
+        )
+      ).rows[0];
+      return row !== undefined && (row.state === "reserved" || row.state === "taken") && row.pool === pool;
     });
   }
 
@@ -605,10 +659,11 @@ export class PostgresKeyStore implements KeyStore {
     );
   }
 
-  /** Ends the connection pool, after the transactions in flight. */
+  /** Ends the connection pool, after the transactions in flight (they commit or fail first). */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await Promise.allSettled([...this.inFlight]);
     await this.pool.end();
   }
 }

@@ -1,19 +1,26 @@
 /**
  * A durable {@link KeyStore} in one SQLite file (better-sqlite3), for a KME on a single host.
  *
- * - Every method is one transaction; methods that write start it with `BEGIN IMMEDIATE`, so two
- *   processes (or two stores) on the same file queue on the write lock instead of failing to upgrade a
- *   read lock, and no unit or key can be handed out twice.
+ * - **Group commit.** A method that writes does not commit on its own: its work is queued, and the
+ *   writes queued while the event loop was busy run together in one transaction (`BEGIN IMMEDIATE`,
+ *   so two processes or two stores on one file queue on the write lock instead of failing to upgrade a
+ *   read lock), each inside its own savepoint, then one `COMMIT` makes them all durable with one fsync.
+ *   A write that throws is rolled back to its savepoint and rejects alone; the others commit. No
+ *   promise resolves, and no key material leaves the store, before its batch's `COMMIT` has returned;
+ *   if the `BEGIN` or `COMMIT` fails, every write of the batch rejects and none took effect.
  * - WAL journal with `synchronous=FULL`: a transaction is on disk when the method resolves, so a crash
  *   afterwards loses nothing; a crash before leaves the store as it was.
+ * - Reads are single statements, each a consistent snapshot of what has been committed.
+ * - Statements are prepared once per store and reused.
  * - `secure_delete=ON`: deleted material is overwritten in the file, so a master key that leaks later
  *   cannot open key that was already consumed (old pages may still linger in the WAL until the next
  *   checkpoint).
  * - Material is sealed with the injected {@link KeyCipher}, the AAD binding it to its row
  *   ({@link unitAad}, {@link keyAad}); IDs, sizes, SAE names and the audit log are stored in clear.
  *
- * better-sqlite3 is synchronous: each method does its work at once and returns a settled promise.
- * The schema is documented in docs/kms-storage.md.
+ * better-sqlite3 is synchronous: a batch runs to completion (its fsync included) in one turn of the
+ * event loop, scheduled with `setImmediate` after the write that started it. The schema is documented
+ * in docs/kms-storage.md.
  */
 import Database from "better-sqlite3";
 import type {
@@ -52,6 +59,26 @@ import { KeyDecryptionError, keyAad, MASTER_KEY_CHECK_AAD, unitAad } from "./cip
 
 /** The schema version this code writes and reads. */
 export const SQLITE_SCHEMA_VERSION = 1;
+
+/** Most writes committed together; more wait for the next batch (in the same turn of the loop). */
+const MAX_BATCH = 512;
+
+/** One write waiting for the next group commit. */
+interface QueuedWrite {
+  run: () => unknown;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+/** Counters of a store's writes since it was opened (see {@link SqliteKeyStore.stats}). */
+export interface SqliteWriteStats {
+  /** Write calls that reached the database (whether they succeeded or threw). */
+  writes: number;
+  /** Transactions committed (one fsync each). */
+  commits: number;
+  /** Batches that failed as a whole (`BEGIN` or `COMMIT` failed): none of their writes took effect. */
+  failedBatches: number;
+}
 
 /** Options of {@link SqliteKeyStore.open}. */
 export interface SqliteKeyStoreOptions {
@@ -148,6 +175,10 @@ interface AuditRow {
 /** The SQLite {@link KeyStore}. Open with {@link SqliteKeyStore.open}. */
 export class SqliteKeyStore implements KeyStore {
   private closed = false;
+  private readonly statements = new Map<string, Database.Statement>();
+  private queue: QueuedWrite[] = [];
+  private scheduled = false;
+  private readonly counters: SqliteWriteStats = { writes: 0, commits: 0, failedBatches: 0 };
 
   private constructor(
     private readonly db: Database.Database,
@@ -192,20 +223,99 @@ export class SqliteKeyStore implements KeyStore {
     return new SqliteKeyStore(db, cipher);
   }
 
-  private check(): void {
-    if (this.closed) throw closedError();
+  /** Writes and commits so far: with group commit, `commits` grows more slowly than `writes`. */
+  get stats(): Readonly<SqliteWriteStats> {
+    return { ...this.counters };
   }
 
-  /** Runs `fn` as one write transaction (BEGIN IMMEDIATE). */
-  private write<T>(fn: () => T): T {
-    this.check();
-    return this.db.transaction(fn).immediate();
+  /** The statement for `sql`, prepared on first use and reused. */
+  private sql(sql: string): Database.Statement {
+    let st = this.statements.get(sql);
+    if (st === undefined) {
+      st = this.db.prepare(sql);
+      this.statements.set(sql, st);
+    }
+    return st;
   }
 
-  /** Runs `fn` as one read transaction: a consistent snapshot. */
+  /**
+   * Queues `fn` for the next group commit (module documentation). Resolves with its result once the
+   * batch is durable; rejects with its error (its writes rolled back), or with the batch's error.
+   */
+  private write<T>(fn: () => T): Promise<T> {
+    if (this.closed) return Promise.reject(closedError());
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ run: fn, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** Commits every queued write, in batches of at most {@link MAX_BATCH}. */
+  private flush(): void {
+    this.scheduled = false;
+    while (this.queue.length > 0) this.commitBatch(this.queue.splice(0, MAX_BATCH));
+  }
+
+  /** One transaction for `batch`, one savepoint per write; settles the writes after the commit. */
+  private commitBatch(batch: readonly QueuedWrite[]): void {
+    const failAll = (error: unknown) => {
+      this.counters.failedBatches++;
+      for (const w of batch) w.reject(error);
+    };
+    try {
+      this.sql("BEGIN IMMEDIATE").run();
+    } catch (error) {
+      failAll(error);
+      return;
+    }
+    const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+    try {
+      for (const w of batch) {
+        this.counters.writes++;
+        this.sql("SAVEPOINT write").run();
+        try {
+          const value = w.run();
+          this.sql("RELEASE write").run();
+          outcomes.push({ ok: true, value });
+        } catch (error) {
+          // Some errors (a full disk, I/O) make SQLite roll back the whole transaction itself: then
+          // the writes before this one are gone too, and the batch fails as a whole.
+          if (!this.db.inTransaction) throw error;
+          this.sql("ROLLBACK TO write").run();
+          this.sql("RELEASE write").run();
+          outcomes.push({ ok: false, error });
+        }
+      }
+      if (outcomes.some((o) => o.ok)) {
+        this.sql("COMMIT").run();
+        this.counters.commits++;
+      } else {
+        this.sql("ROLLBACK").run(); // nothing to commit
+      }
+    } catch (error) {
+      try {
+        if (this.db.inTransaction) this.sql("ROLLBACK").run();
+      } catch {
+        // The transaction is gone either way; the batch's error is the one to report.
+      }
+      failAll(error);
+      return;
+    }
+    // COMMIT has returned: with synchronous=FULL the batch is on disk.
+    batch.forEach((w, i) => {
+      const o = outcomes[i];
+      if (o.ok) w.resolve(o.value);
+      else w.reject(o.error);
+    });
+  }
+
+  /** Runs a read at once: one statement, a consistent snapshot of what is committed (and durable). */
   private read<T>(fn: () => T): T {
-    this.check();
-    return this.db.transaction(fn).deferred();
+    if (this.closed) throw closedError();
+    return fn();
   }
 
   private openUnit(row: UnitRow): Uint8Array {
@@ -223,11 +333,11 @@ export class SqliteKeyStore implements KeyStore {
     checkUnits(units);
     // Seal outside the transaction: the write lock is held only for the inserts.
     const sealed = units.map((u) => this.cipher.encrypt(u.material, unitAad(pool, u.unitId)));
-    this.write(() => {
-      const exists = this.db.prepare("SELECT 1 FROM units WHERE unit_id = ?").pluck();
+    await this.write(() => {
+      const exists = this.sql("SELECT 1 FROM units WHERE unit_id = ?").pluck();
       for (const u of units) if (exists.get(u.unitId) !== undefined) throw duplicateUnitError(u.unitId);
-      this.db.prepare("INSERT OR IGNORE INTO pools (name) VALUES (?)").run(pool);
-      const insert = this.db.prepare(
+      this.sql("INSERT OR IGNORE INTO pools (name) VALUES (?)").run(pool);
+      const insert = this.sql(
         "INSERT INTO units (unit_id, pool, direction, bits, material) VALUES (?, ?, ?, ?, ?)",
       );
       units.forEach((u, i) => {
@@ -238,14 +348,12 @@ export class SqliteKeyStore implements KeyStore {
 
   async poolLevels(pool?: string): Promise<PoolLevel[]> {
     return this.read(() => {
-      const rows = this.db
-        .prepare(
-          `SELECT p.name AS pool, u.direction AS direction, count(u.seq) AS units, coalesce(sum(u.bits), 0) AS bits
+      const rows = this.sql(
+        `SELECT p.name AS pool, u.direction AS direction, count(u.seq) AS units, coalesce(sum(u.bits), 0) AS bits
            FROM pools p LEFT JOIN units u ON u.pool = p.name AND u.key_id IS NULL
            WHERE (? IS NULL OR p.name = ?)
            GROUP BY p.name, u.direction ORDER BY p.name`,
-        )
-        .all(pool ?? null, pool ?? null) as {
+      ).all(pool ?? null, pool ?? null) as {
         pool: string;
         direction: Direction | null;
         units: number;
@@ -263,14 +371,11 @@ export class SqliteKeyStore implements KeyStore {
     checkId("master SAE", args.masterSae);
     const slaves = uniqueSlaves(args.slaveSaes);
     return this.write(() => {
-      if (this.db.prepare("SELECT 1 FROM keys WHERE key_id = ?").get(args.keyId) !== undefined)
-        throw new Error(`key '${args.keyId}' already exists`);
-      const rows = this.db
-        .prepare(
-          `SELECT seq, unit_id, pool, bits, material FROM units
+      if (this.keyState(args.keyId) !== undefined) throw new Error(`key '${args.keyId}' already exists`);
+      const rows = this.sql(
+        `SELECT seq, unit_id, pool, bits, material FROM units
            WHERE pool = ? AND direction = 'local' AND key_id IS NULL ORDER BY seq LIMIT ?`,
-        )
-        .all(args.pool, args.units) as UnitRow[];
+      ).all(args.pool, args.units) as UnitRow[];
       if (rows.length < args.units) return null;
       const material = cutToBits(concatMaterial(rows.map((r) => this.openUnit(r))), args.sizeBits);
       const key: IssuedKey = {
@@ -282,66 +387,74 @@ export class SqliteKeyStore implements KeyStore {
         slaveSaes: slaves,
         createdAtMs: args.nowMs,
       };
-      this.db
-        .prepare(
-          `INSERT INTO keys (key_id, state, pool, unit_ids, size_bits, master_sae, slave_saes, created_at_ms)
+      this.sql(
+        `INSERT INTO keys (key_id, state, pool, unit_ids, size_bits, master_sae, slave_saes, created_at_ms)
            VALUES (?, 'pending', ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(
-          key.keyId,
-          key.pool,
-          JSON.stringify(key.unitIds),
-          key.sizeBits,
-          key.masterSae,
-          JSON.stringify(slaves),
-          key.createdAtMs,
-        );
-      const hold = this.db.prepare("UPDATE units SET key_id = ? WHERE seq = ?");
+      ).run(
+        key.keyId,
+        key.pool,
+        JSON.stringify(key.unitIds),
+        key.sizeBits,
+        key.masterSae,
+        JSON.stringify(slaves),
+        key.createdAtMs,
+      );
+      const hold = this.sql("UPDATE units SET key_id = ? WHERE seq = ?");
       for (const r of rows) hold.run(args.keyId, r.seq);
       return { key, material };
     });
   }
 
-  async confirmIssued(keyId: string, _nowMs: number): Promise<void> {
-    this.write(() => {
-      const state = this.keyState(keyId);
-      if (state === "confirmed") return; // a retry after a crash
-      if (state !== "pending") throw new Error(`no pending key '${keyId}' to confirm`);
-      this.db.prepare("DELETE FROM units WHERE key_id = ?").run(keyId);
-      this.db.prepare("UPDATE keys SET state = 'confirmed' WHERE key_id = ?").run(keyId);
+  async confirmIssued(keyIds: string | readonly string[], _nowMs: number, audit?: AuditEvent): Promise<void> {
+    const ids = typeof keyIds === "string" ? [keyIds] : [...keyIds];
+    if (audit) checkAudit(audit);
+    await this.write(() => {
+      const todo: string[] = [];
+      for (const id of ids) {
+        const state = this.keyState(id);
+        if (state === "confirmed") continue; // a retry after a crash
+        if (state !== "pending") throw new Error(`no pending key '${id}' to confirm`);
+        todo.push(id);
+      }
+      for (const id of todo) {
+        this.sql("DELETE FROM units WHERE key_id = ?").run(id);
+        this.sql("UPDATE keys SET state = 'confirmed' WHERE key_id = ?").run(id);
+      }
+      if (audit) this.insertAudit(audit);
     });
   }
 
-  async releaseIssued(keyId: string, _nowMs: number): Promise<void> {
-    this.write(() => {
+  async releaseIssued(keyId: string, _nowMs: number, audit?: AuditEvent): Promise<void> {
+    if (audit) checkAudit(audit);
+    await this.write(() => {
       const state = this.keyState(keyId);
-      if (state === undefined) return; // already released: a retry
-      if (state !== "pending") throw new Error(`key '${keyId}' is not pending and cannot be released`);
-      // The units keep their sequence numbers, so they return to their places at the head of the queue.
-      this.db.prepare("UPDATE units SET key_id = NULL WHERE key_id = ?").run(keyId);
-      this.db.prepare("DELETE FROM keys WHERE key_id = ?").run(keyId);
+      if (state !== undefined) {
+        if (state !== "pending") throw new Error(`key '${keyId}' is not pending and cannot be released`);
+        // The units keep their sequence numbers, so they return to their places at the head of the queue.
+        this.sql("UPDATE units SET key_id = NULL WHERE key_id = ?").run(keyId);
+        this.sql("DELETE FROM keys WHERE key_id = ?").run(keyId);
+      } // else already released: a retry
+      if (audit) this.insertAudit(audit);
     });
   }
 
   private keyState(keyId: string): KeyRow["state"] | undefined {
-    return this.db.prepare("SELECT state FROM keys WHERE key_id = ?").pluck().get(keyId) as
+    return this.sql("SELECT state FROM keys WHERE key_id = ?").pluck().get(keyId) as
       | KeyRow["state"]
       | undefined;
   }
 
   async pendingIssued(): Promise<IssuedKey[]> {
     return this.read(() =>
-      (this.db.prepare("SELECT * FROM keys WHERE state = 'pending' ORDER BY n").all() as KeyRow[]).map(
-        (r) => ({
-          keyId: r.key_id,
-          pool: r.pool!,
-          unitIds: JSON.parse(r.unit_ids!) as string[],
-          sizeBits: r.size_bits,
-          masterSae: r.master_sae,
-          slaveSaes: JSON.parse(r.slave_saes) as string[],
-          createdAtMs: r.created_at_ms,
-        }),
-      ),
+      (this.sql("SELECT * FROM keys WHERE state = 'pending' ORDER BY n").all() as KeyRow[]).map((r) => ({
+        keyId: r.key_id,
+        pool: r.pool!,
+        unitIds: JSON.parse(r.unit_ids!) as string[],
+        sizeBits: r.size_bits,
+        masterSae: r.master_sae,
+        slaveSaes: JSON.parse(r.slave_saes) as string[],
+        createdAtMs: r.created_at_ms,
+      })),
     );
   }
 
@@ -352,10 +465,12 @@ export class SqliteKeyStore implements KeyStore {
     checkId("master SAE", args.masterSae);
     const slaves = uniqueSlaves(args.slaveSaes);
     if (args.unitIds.length === 0) throw new RangeError("reservePeer needs at least one unit");
+    const audit = args.audit;
+    if (audit) checkAudit(audit);
     return this.write(() => {
       if (this.keyState(args.keyId) !== undefined) return "duplicate-key";
       if (new Set(args.unitIds).size !== args.unitIds.length) return "missing-units";
-      const get = this.db.prepare(
+      const get = this.sql(
         `SELECT seq, unit_id, pool, bits, material FROM units
          WHERE unit_id = ? AND pool = ? AND direction = 'peer' AND key_id IS NULL`,
       );
@@ -376,9 +491,27 @@ export class SqliteKeyStore implements KeyStore {
         args.nowMs,
         material,
       );
-      const del = this.db.prepare("DELETE FROM units WHERE seq = ?");
+      const del = this.sql("DELETE FROM units WHERE seq = ?");
       for (const r of rows) del.run(r.seq);
+      if (audit) this.insertAudit(audit);
       return "ok";
+    });
+  }
+
+  async voidUnlessReserved(pool: string, keyId: string, nowMs: number): Promise<boolean> {
+    checkId("pool", pool);
+    checkId("keyId", keyId);
+    return this.write(() => {
+      const row = this.sql("SELECT state, pool FROM keys WHERE key_id = ?").get(keyId) as
+        | Pick<KeyRow, "state" | "pool">
+        | undefined;
+      if (row !== undefined) return (row.state === "reserved" || row.state === "taken") && row.pool === pool;
+      // A voided key ID is kept as a confirmed key of no units: known, never reused, nothing to take.
+      this.sql(
+        `INSERT INTO keys (key_id, state, pool, size_bits, master_sae, slave_saes, origin, created_at_ms)
+         VALUES (?, 'confirmed', ?, 0, '', '[]', 'void', ?)`,
+      ).run(keyId, pool, nowMs);
+      return false;
     });
   }
 
@@ -414,22 +547,20 @@ export class SqliteKeyStore implements KeyStore {
     nowMs: number,
     material: Uint8Array,
   ): void {
-    this.db
-      .prepare(
-        `INSERT INTO keys (key_id, state, pool, size_bits, master_sae, slave_saes, origin, created_at_ms, material)
+    this.sql(
+      `INSERT INTO keys (key_id, state, pool, size_bits, master_sae, slave_saes, origin, created_at_ms, material)
          VALUES (?, 'reserved', ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        keyId,
-        pool,
-        sizeBits,
-        masterSae,
-        JSON.stringify(slaves),
-        origin,
-        nowMs,
-        this.cipher.encrypt(material, keyAad(keyId)),
-      );
-    const slave = this.db.prepare("INSERT INTO key_slaves (key_id, sae) VALUES (?, ?)");
+    ).run(
+      keyId,
+      pool,
+      sizeBits,
+      masterSae,
+      JSON.stringify(slaves),
+      origin,
+      nowMs,
+      this.cipher.encrypt(material, keyAad(keyId)),
+    );
+    const slave = this.sql("INSERT INTO key_slaves (key_id, sae) VALUES (?, ?)");
     for (const s of slaves) slave.run(keyId, s);
   }
 
@@ -441,10 +572,8 @@ export class SqliteKeyStore implements KeyStore {
   ): Promise<TakeResult> {
     checkId("SAE", sae);
     return this.write((): TakeResult => {
-      const keyRow = this.db.prepare(
-        "SELECT * FROM keys WHERE key_id = ? AND state IN ('reserved', 'taken')",
-      );
-      const slaveRows = this.db.prepare("SELECT sae, taken_at_ms FROM key_slaves WHERE key_id = ?");
+      const keyRow = this.sql("SELECT * FROM keys WHERE key_id = ? AND state IN ('reserved', 'taken')");
+      const slaveRows = this.sql("SELECT sae, taken_at_ms FROM key_slaves WHERE key_id = ?");
       const found = new Map<string, { row: KeyRow; slaves: string[]; taken: Set<string> }>();
       for (const id of new Set(keyIds)) {
         const row = keyRow.get(id) as KeyRow | undefined;
@@ -464,8 +593,8 @@ export class SqliteKeyStore implements KeyStore {
         const material = openSealed(this.cipher, row.material!, keyAad(id), `key '${id}'`);
         return { keyId: id, sizeBits: row.size_bits, material };
       });
-      const mark = this.db.prepare("UPDATE key_slaves SET taken_at_ms = ? WHERE key_id = ? AND sae = ?");
-      const finish = this.db.prepare("UPDATE keys SET state = 'taken', material = NULL WHERE key_id = ?");
+      const mark = this.sql("UPDATE key_slaves SET taken_at_ms = ? WHERE key_id = ? AND sae = ?");
+      const finish = this.sql("UPDATE keys SET state = 'taken', material = NULL WHERE key_id = ?");
       for (const id of keyIds) {
         const k = found.get(id)!;
         mark.run(nowMs, id, sae);
@@ -479,12 +608,11 @@ export class SqliteKeyStore implements KeyStore {
   async reservedCount(sae?: string): Promise<number> {
     return this.read(() =>
       sae === undefined
-        ? (this.db.prepare("SELECT count(*) FROM keys WHERE state = 'reserved'").pluck().get() as number)
-        : (this.db
-            .prepare(
-              `SELECT count(*) FROM key_slaves s JOIN keys k ON k.key_id = s.key_id
+        ? (this.sql("SELECT count(*) FROM keys WHERE state = 'reserved'").pluck().get() as number)
+        : (this.sql(
+            `SELECT count(*) FROM key_slaves s JOIN keys k ON k.key_id = s.key_id
                WHERE s.sae = ? AND s.taken_at_ms IS NULL AND k.state = 'reserved'`,
-            )
+          )
             .pluck()
             .get(sae) as number),
     );
@@ -492,27 +620,25 @@ export class SqliteKeyStore implements KeyStore {
 
   async appendAudit(event: AuditEvent): Promise<void> {
     checkAudit(event);
-    this.write(() => this.insertAudit(event));
+    await this.write(() => this.insertAudit(event));
   }
 
   /** Inserts an audit event in the current transaction. */
   private insertAudit(event: AuditEvent): void {
     checkAudit(event);
     {
-      const seq = this.db
-        .prepare(
-          `INSERT INTO audit (at_ms, kind, actor, pool, key_ids, bits, detail) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(
-          event.atMs,
-          event.kind,
-          event.actor,
-          event.pool ?? null,
-          event.keyIds === undefined ? null : JSON.stringify(event.keyIds),
-          event.bits ?? null,
-          event.detail ?? null,
-        ).lastInsertRowid;
-      const link = this.db.prepare("INSERT OR IGNORE INTO audit_keys (key_id, seq) VALUES (?, ?)");
+      const seq = this.sql(
+        `INSERT INTO audit (at_ms, kind, actor, pool, key_ids, bits, detail) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      ).run(
+        event.atMs,
+        event.kind,
+        event.actor,
+        event.pool ?? null,
+        event.keyIds === undefined ? null : JSON.stringify(event.keyIds),
+        event.bits ?? null,
+        event.detail ?? null,
+      ).lastInsertRowid;
+      const link = this.sql("INSERT OR IGNORE INTO audit_keys (key_id, seq) VALUES (?, ?)");
       for (const k of event.keyIds ?? []) link.run(k, seq);
     }
   }
@@ -533,11 +659,9 @@ export class SqliteKeyStore implements KeyStore {
     if (query.untilMs !== undefined) add("at_ms < ?", query.untilMs);
     return this.read(() =>
       (
-        this.db
-          .prepare(
-            `SELECT * FROM audit ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq DESC LIMIT ?`,
-          )
-          .all(...params, limit) as AuditRow[]
+        this.sql(
+          `SELECT * FROM audit ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq DESC LIMIT ?`,
+        ).all(...params, limit) as AuditRow[]
       ).map((r) =>
         normalizeAudit(
           {
@@ -555,9 +679,11 @@ export class SqliteKeyStore implements KeyStore {
     );
   }
 
+  /** Commits the writes already queued, then closes the file. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.flush();
     this.db.close();
   }
 }

@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { decodeBase64, type KeyContainer } from "../../src/kms/etsi014.js";
-import { DEFAULT_KME_LIMITS, type FallbackContext, Kme, type KmeOptions } from "../../src/kms/kme.js";
+import {
+  DEFAULT_KME_LIMITS,
+  type FallbackContext,
+  Kme,
+  type KmeOptions,
+  type PeerReservation,
+} from "../../src/kms/kme.js";
 import { MemoryKeyStore } from "../../src/kms/memory-key-store.js";
 import { type KmeNetwork, kmeNetwork, POOL, SAES } from "./kme-network.js";
 
@@ -320,6 +326,72 @@ describe("Kme: all or nothing", () => {
   });
 });
 
+describe("Kme: the peer's exists answer", () => {
+  it("voids a key it does not hold, so a reservation arriving after the answer is refused", async () => {
+    let late: PeerReservation | undefined;
+    let b: Kme | undefined;
+    const net = kmeNetwork({
+      a: {
+        peers: {
+          async reserve(_peer, reservation) {
+            if (late) return b!.reserveForPeer("kme-a", reservation);
+            late = reservation; // the first one is held up on the way
+            throw new Error("timeout");
+          },
+          exists: (_peer, key) => b!.peerKeyExists("kme-a", key),
+        },
+      },
+    });
+    b = net.b;
+    await net.supply(8);
+    expect((await net.a.getKey("sae-a1", "sae-b1", {})).status).toBe(503);
+    // kme-b answered "not here", so kme-a put the units back; the late reservation must not take them.
+    expect(await levels(net)).toEqual({ aLocal: 8, bPeer: 8 });
+    expect(await net.b.reserveForPeer("kme-a", late!)).toBe("duplicate-key");
+    expect(await levels(net)).toEqual({ aLocal: 8, bPeer: 8 });
+    // The released audit record committed with the release.
+    const [released] = await net.storeA.queryAudit({ kind: "released" });
+    expect(released.detail).toMatch(/released to the pool/);
+    // Both ends still agree: the same units serve the next request, and the slave gets the key.
+    const [key] = keysOf(await net.a.getKey("sae-a1", "sae-b1", {}));
+    expect(await levels(net)).toEqual({ aLocal: 4, bPeer: 4 });
+    expect(
+      keysOf(await net.b.getKeyWithIds("sae-b1", "sae-a1", { key_IDs: [{ key_ID: key.key_ID }] })),
+    ).toEqual([key]);
+  });
+
+  it("answers true for a key reserved from that KME, and false (voiding nothing) for another pool's KME", async () => {
+    const net = kmeNetwork();
+    await net.supply(8);
+    const [key] = keysOf(await net.a.getKey("sae-a1", "sae-b1", {}));
+    expect(await net.b.peerKeyExists("kme-a", { pool: POOL, keyId: key.key_ID })).toBe(true);
+    expect(await net.b.peerKeyExists("kme-c", { pool: POOL, keyId: "other" })).toBe(false);
+    expect(await net.b.peerKeyExists("kme-a", { pool: "no-such-pool", keyId: "other" })).toBe(false);
+    // "other" was not voided: kme-a may still reserve it.
+    const units = (await net.storeA.issueLocal({
+      pool: POOL,
+      keyId: "other",
+      units: 4,
+      sizeBits: 256,
+      masterSae: "sae-a1",
+      slaveSaes: ["sae-b1"],
+      nowMs: 0,
+    }))!.key.unitIds;
+    expect(
+      await net.b.reserveForPeer("kme-a", {
+        pool: POOL,
+        keyId: "other",
+        unitIds: units,
+        sizeBits: 256,
+        masterSae: "sae-a1",
+        slaveSaes: ["sae-b1"],
+      }),
+    ).toBe("ok");
+    // The reservation and its audit record committed together.
+    expect(await net.storeB.queryAudit({ kind: "reserved", keyId: "other" })).toHaveLength(1);
+  });
+});
+
 describe("Kme: quotas", () => {
   function withQuota(quota: KmeOptions["saes"][number]["quota"]) {
     return kmeNetwork({ saes: SAES.map((s) => (s.saeId === "sae-a1" ? { ...s, quota } : s)) });
@@ -596,7 +668,10 @@ describe("Kme: failures and configuration", () => {
       throw new Error("audit full");
     };
     expect((await net.a.getKey("sae-a1", "sae-b1", {})).status).toBe(200);
-    expect(net.internalErrors.join("\n")).toMatch(/audit \(issued\).*audit full/);
+    // The issued record commits with the confirmation, not through appendAudit.
+    expect(await net.storeA.queryAudit({ kind: "issued" })).toHaveLength(1);
+    expect((await net.a.getKey("sae-a1", "sae-b1", { number: 0 })).status).toBe(400);
+    expect(net.internalErrors.join("\n")).toMatch(/audit \(refused\).*audit full/);
   });
 
   it("refuses inconsistent configurations", () => {

@@ -259,6 +259,256 @@ export function describeKeyStoreConformance(
       });
     });
 
+    describe("confirm and release with their audit records", () => {
+      const issuedEvent = (keyIds: string[]): AuditEvent => ({
+        atMs: T0 + 7,
+        kind: "issued",
+        actor: "sae-m",
+        pool: "p",
+        keyIds,
+        bits: 64 * keyIds.length,
+        detail: "slaves=sae-s",
+      });
+
+      it("confirms several keys and appends the audit event in one step, all or nothing", async () => {
+        const s = await fresh();
+        await s.addUnits("p", "local", makeUnits("u", 4), T0);
+        await s.issueLocal(issueArgs("p", 1, 64, "ka"));
+        await s.issueLocal(issueArgs("p", 1, 64, "kb"));
+        await s.issueLocal(issueArgs("p", 1, 64, "kc"));
+        // One key that was never issued: nothing is confirmed and nothing audited.
+        await expect(s.confirmIssued(["ka", "nope", "kb"], T0, issuedEvent(["ka", "kb"]))).rejects.toThrow(
+          /no pending key 'nope'/,
+        );
+        expect((await s.pendingIssued()).map((k) => k.keyId).sort()).toEqual(["ka", "kb", "kc"]);
+        expect(await s.queryAudit()).toEqual([]);
+        // A malformed event is rejected before anything changes.
+        await expect(
+          s.confirmIssued(["ka"], T0, { ...issuedEvent(["ka"]), kind: "bogus" as "issued" }),
+        ).rejects.toThrow(/unknown audit event kind/);
+        expect(await s.pendingIssued()).toHaveLength(3);
+
+        await s.confirmIssued(["ka", "kb"], T0, issuedEvent(["ka", "kb"]));
+        expect((await s.pendingIssued()).map((k) => k.keyId)).toEqual(["kc"]);
+        const [event] = await s.queryAudit();
+        expect(event).toMatchObject({ ...issuedEvent(["ka", "kb"]) });
+        expect((await s.poolLevels("p"))[0].local.units).toBe(1);
+        // A retry (one already confirmed, one pending) confirms the rest and records again.
+        await s.confirmIssued(["kb", "kc"], T0, issuedEvent(["kb", "kc"]));
+        expect(await s.pendingIssued()).toEqual([]);
+        expect(await s.queryAudit({ kind: "issued" })).toHaveLength(2);
+        // A single ID still works, with or without an event.
+        await s.issueLocal(issueArgs("p", 1, 64, "kd"));
+        await s.confirmIssued("kd", T0);
+        expect(await s.queryAudit()).toHaveLength(2);
+      });
+
+      it("releases a key and appends the audit event in one step; a refused release records nothing", async () => {
+        const s = await fresh();
+        await s.addUnits("p", "local", makeUnits("u", 2), T0);
+        await s.issueLocal(issueArgs("p", 1, 64, "ka"));
+        await s.issueLocal(issueArgs("p", 1, 64, "kb"));
+        await s.confirmIssued("kb", T0);
+        const released: AuditEvent = {
+          atMs: T0,
+          kind: "released",
+          actor: "kme-a",
+          pool: "p",
+          keyIds: ["ka"],
+        };
+        await s.releaseIssued("ka", T0, released);
+        expect((await s.poolLevels("p"))[0].local.units).toBe(1);
+        expect(await s.queryAudit()).toEqual([expect.objectContaining(released)]);
+        await expect(s.releaseIssued("kb", T0, { ...released, keyIds: ["kb"] })).rejects.toThrow(
+          /not pending/,
+        );
+        expect(await s.queryAudit()).toHaveLength(1);
+      });
+
+      it("reservePeer appends its audit event only when the reservation is made", async () => {
+        const s = await fresh();
+        await s.addUnits("p", "peer", makeUnits("v", 2), T0);
+        const reserved = (keyId: string): AuditEvent => ({
+          atMs: T0,
+          kind: "reserved",
+          actor: "kme-a",
+          pool: "p",
+          keyIds: [keyId],
+          bits: 64,
+        });
+        expect(await s.reservePeer({ ...reserveArgs("p", ["v:0"], "k1"), audit: reserved("k1") })).toBe("ok");
+        expect(await s.reservePeer({ ...reserveArgs("p", ["v:0"], "k2"), audit: reserved("k2") })).toBe(
+          "missing-units",
+        );
+        expect(await s.reservePeer({ ...reserveArgs("p", ["v:1"], "k1"), audit: reserved("k1") })).toBe(
+          "duplicate-key",
+        );
+        const events = await s.queryAudit();
+        expect(events).toEqual([expect.objectContaining(reserved("k1"))]);
+      });
+    });
+
+    describe("voidUnlessReserved", () => {
+      it("is true for a key reserved here from the pool, before and after it is taken", async () => {
+        const s = await fresh();
+        await s.addUnits("p", "peer", makeUnits("v", 2), T0);
+        expect(await s.reservePeer(reserveArgs("p", ["v:0"], "k"))).toBe("ok");
+        expect(await s.voidUnlessReserved("p", "k", T0)).toBe(true);
+        expect(await s.reservedCount()).toBe(1); // asking changes nothing
+        expect((await s.takeReserved(["k"], "sae-s", T0)).status).toBe("ok");
+        expect(await s.voidUnlessReserved("p", "k", T0)).toBe(true);
+        // Another pool's key of that ID, a relayed key or a key issued here is not this reservation.
+        expect(await s.voidUnlessReserved("q", "k", T0)).toBe(false);
+        await s.reserveMaterial(materialArgs("relayed", randomBytes(8)));
+        expect(await s.voidUnlessReserved("p", "relayed", T0)).toBe(false);
+        expect(await s.reservedCount()).toBe(1);
+        expect((await s.takeReserved(["relayed"], "sae-s", T0)).status).toBe("ok");
+        await s.addUnits("p", "local", makeUnits("u", 1), T0);
+        await s.issueLocal(issueArgs("p", 1, 64, "mine"));
+        expect(await s.voidUnlessReserved("p", "mine", T0)).toBe(false);
+        expect(await s.pendingIssued()).toHaveLength(1); // left as it was
+      });
+
+      it("voids an unknown key ID: a late reservation of it is a duplicate and takes nothing", async () => {
+        const s = await fresh();
+        await s.addUnits("p", "peer", makeUnits("v", 2), T0);
+        await s.addUnits("p", "local", makeUnits("u", 1), T0);
+        expect(await s.voidUnlessReserved("p", "late", T0)).toBe(false);
+        expect(await s.voidUnlessReserved("p", "late", T0)).toBe(false); // asking again is harmless
+        expect(await s.reservePeer(reserveArgs("p", ["v:0"], "late"))).toBe("duplicate-key");
+        expect(await s.reserveMaterial(materialArgs("late", randomBytes(8)))).toBe("duplicate-key");
+        expect((await s.poolLevels("p"))[0].peer.units).toBe(2);
+        expect(await s.reservedCount()).toBe(0);
+        expect(await s.takeReserved(["late"], "sae-s", T0)).toEqual({
+          status: "not-found",
+          keyIds: ["late"],
+        });
+        // Known like a confirmed key: never reused, nothing pending, nothing to release.
+        await expect(s.issueLocal(issueArgs("p", 1, 64, "late"))).rejects.toThrow(/already exists/);
+        await s.confirmIssued("late", T0);
+        await expect(s.releaseIssued("late", T0)).rejects.toThrow(/not pending/);
+        expect(await s.pendingIssued()).toEqual([]);
+        // The units the late reservation named are still there for a reservation under a new ID.
+        expect(await s.reservePeer(reserveArgs("p", ["v:0"], "retry"))).toBe("ok");
+      });
+
+      it("races with a reservation of the same key ID: exactly one of them wins", async () => {
+        const s = await fresh();
+        await s.addUnits("p", "peer", makeUnits("v", 40), T0);
+        const results = await Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            Promise.all([
+              s.reservePeer(reserveArgs("p", [`v:${2 * i}`, `v:${2 * i + 1}`], `k${i}`)),
+              s.voidUnlessReserved("p", `k${i}`, T0),
+            ]),
+          ),
+        );
+        let reserved = 0;
+        for (const [outcome, exists] of results) {
+          // Either the reservation came first (and exists says so) or the void did (and it is refused).
+          expect([outcome, exists]).toSatisfy(
+            ([o, e]: [string, boolean]) => (o === "ok" && e) || (o === "duplicate-key" && !e),
+          );
+          if (outcome === "ok") reserved++;
+        }
+        expect(await s.reservedCount()).toBe(reserved);
+        expect((await s.poolLevels("p"))[0].peer.units).toBe(40 - 2 * reserved);
+      });
+
+      durable("a voided key ID stays void after reopen", async () => {
+        let s = await fresh();
+        await s.addUnits("p", "peer", makeUnits("v", 1), T0);
+        expect(await s.voidUnlessReserved("p", "gone", T0)).toBe(false);
+        s = await reopen(s);
+        expect(await s.reservePeer(reserveArgs("p", ["v:0"], "gone"))).toBe("duplicate-key");
+        expect((await s.poolLevels("p"))[0].peer.units).toBe(1);
+      });
+    });
+
+    describe("calls in flight together (group commit)", () => {
+      it("each call succeeds or fails on its own: a failing call takes nothing and spoils no other", async () => {
+        const s = await fresh();
+        await s.addUnits("p", "local", makeUnits("u", 10), T0);
+        await s.addUnits("p", "peer", makeUnits("v", 4), T0);
+        await s.issueLocal(issueArgs("p", 1, 64, "taken-id"));
+        const calls = await Promise.allSettled([
+          s.issueLocal(issueArgs("p", 2, 128, "k1")),
+          s.issueLocal(issueArgs("p", 2, 128, "taken-id")), // throws: the key ID exists
+          s.issueLocal(issueArgs("p", 2, 129, "k2")), // throws: more bits than the units hold
+          s.reservePeer(reserveArgs("p", ["v:0", "v:1"], "r1")),
+          s.confirmIssued("never-issued", T0), // throws
+          s.issueLocal(issueArgs("p", 2, 128, "k3")),
+          s.appendAudit({ atMs: T0, kind: "supplied", actor: "qkd", pool: "p", bits: 64 }),
+        ]);
+        expect(calls.map((c) => c.status)).toEqual([
+          "fulfilled",
+          "rejected",
+          "rejected",
+          "fulfilled",
+          "rejected",
+          "fulfilled",
+          "fulfilled",
+        ]);
+        const ids = (await s.pendingIssued()).map((k) => k.keyId).sort();
+        expect(ids).toEqual(["k1", "k3", "taken-id"]);
+        // The failed issues took no units: k1 and k3 hold the next four, in order.
+        const k3 = (await s.pendingIssued()).find((k) => k.keyId === "k3")!;
+        expect(k3.unitIds).toEqual(["u:3", "u:4"]);
+        expect((await s.poolLevels("p"))[0]).toEqual({
+          pool: "p",
+          local: { units: 5, bits: 320 },
+          peer: { units: 2, bits: 128 },
+        });
+        expect(await s.queryAudit()).toHaveLength(1);
+      });
+
+      durable("every call that resolved, of many in flight at once, survives close and reopen", async () => {
+        let s = await fresh();
+        await s.addUnits("p", "local", makeUnits("u", 60), T0);
+        await s.addUnits("p", "peer", makeUnits("v", 60), T0);
+        for (let i = 0; i < 20; i++) await s.reserveMaterial(materialArgs(`m${i}`, randomBytes(8)));
+        const calls: Promise<unknown>[] = [];
+        for (let i = 0; i < 30; i++) {
+          calls.push(
+            s.issueLocal(issueArgs("p", 2, 128, `k${i}`)).then(async (r) => {
+              if (i % 3 === 0)
+                await s.confirmIssued(r!.key.keyId, T0, { atMs: T0, kind: "issued", actor: "m" });
+              else if (i % 3 === 1) await s.releaseIssued(r!.key.keyId, T0);
+              return r;
+            }),
+          );
+          calls.push(s.reservePeer(reserveArgs("p", [`v:${2 * i}`, `v:${2 * i + 1}`], `r${i}`)));
+        }
+        for (let i = 0; i < 20; i++)
+          calls.push(s.takeReserved([`m${i}`], "sae-s", T0, { kind: "delivered", actor: "sae-s" }));
+        const results = await Promise.all(calls);
+        expect(results.every((r) => r !== null)).toBe(true);
+        const levels = await s.poolLevels();
+        const pending = byKeyId(await s.pendingIssued());
+        const audit = await s.queryAudit();
+        expect(pending).toHaveLength(10);
+        expect(audit.filter((e) => e.kind === "issued")).toHaveLength(10);
+        expect(audit.filter((e) => e.kind === "delivered")).toHaveLength(20);
+
+        s = await reopen(s);
+        expect(await s.poolLevels()).toEqual(levels);
+        expect(byKeyId(await s.pendingIssued())).toEqual(pending);
+        expect(await s.queryAudit()).toEqual(audit);
+        expect(await s.reservedCount()).toBe(30);
+        expect(await s.takeReserved(["m0"], "sae-s", T0)).toEqual({ status: "not-found", keyIds: ["m0"] });
+      });
+
+      it("close commits the calls already in flight", async () => {
+        const s = await open();
+        await s.addUnits("p", "local", makeUnits("u", 4), T0);
+        const issuing = s.issueLocal(issueArgs("p", 2, 128, "k"));
+        const closing = s.close();
+        expect((await issuing)?.key.unitIds).toEqual(["u:0", "u:1"]);
+        await closing;
+        await expect(s.issueLocal(issueArgs("p", 1))).rejects.toThrow(/closed/);
+      });
+    });
+
     describe("reservations at the slave's KME", () => {
       it("reservePeer takes the named peer units, in the order named, for the slaves", async () => {
         const s = await fresh();

@@ -155,6 +155,67 @@ describe("SqliteKeyStore specifics", () => {
     expect(() => SqliteKeyStore.open(path, cipher)).toThrow(/schema version 99; this qnet reads version 1/);
   });
 
+  it("commits the writes of calls in flight together: fewer commits (fsyncs) than writes", async () => {
+    const s = SqliteKeyStore.open(join(dir, "group.db"), cipher);
+    await s.addUnits("p", "local", makeUnits("u", 64), T0);
+    const before = s.stats;
+    const issued = await Promise.all(
+      Array.from({ length: 32 }, (_, i) =>
+        s.issueLocal({
+          pool: "p",
+          keyId: `k${i}`,
+          units: 2,
+          sizeBits: 128,
+          masterSae: "m",
+          slaveSaes: ["s"],
+          nowMs: T0,
+        }),
+      ),
+    );
+    expect(issued.every((r) => r !== null)).toBe(true);
+    const after = s.stats;
+    expect(after.writes - before.writes).toBe(32);
+    expect(after.commits - before.commits).toBe(1);
+    // One at a time: a commit each.
+    await s.confirmIssued("k0", T0);
+    await s.confirmIssued("k1", T0);
+    expect(s.stats.commits - after.commits).toBe(2);
+    await s.close();
+  });
+
+  it("a batch that cannot commit delivers nothing: every call in it fails, and the keys stay", async () => {
+    const path = join(dir, "failed-batch.db");
+    const s = SqliteKeyStore.open(path, cipher, { busyTimeoutMs: 0 });
+    const material = randomBytes(16);
+    for (let i = 0; i < 4; i++)
+      await s.reserveMaterial({
+        keyId: `k${i}`,
+        material,
+        sizeBits: 128,
+        masterSae: "m",
+        slaveSaes: ["s"],
+        origin: "relay:x",
+        nowMs: T0,
+      });
+    // Another connection holds the write lock: the batch's BEGIN IMMEDIATE fails at once.
+    const other = new Database(path);
+    other.exec("BEGIN IMMEDIATE");
+    const takes = await Promise.allSettled(
+      [0, 1, 2, 3].map((i) => s.takeReserved([`k${i}`], "s", T0, { kind: "delivered", actor: "s" })),
+    );
+    expect(takes.map((t) => t.status)).toEqual(["rejected", "rejected", "rejected", "rejected"]);
+    expect(String((takes[0] as PromiseRejectedResult).reason)).toMatch(/locked|busy/i);
+    expect(s.stats.failedBatches).toBe(1);
+    other.exec("ROLLBACK");
+    other.close();
+    // Nothing was taken or audited; the keys are still there for the slave.
+    expect(await s.reservedCount("s")).toBe(4);
+    expect(await s.queryAudit({ kind: "delivered" })).toEqual([]);
+    const again = await s.takeReserved(["k0", "k1", "k2", "k3"], "s", T0);
+    expect(again.status).toBe("ok");
+    await s.close();
+  });
+
   it("two stores on one file never hand out the same unit", async () => {
     const path = join(dir, "shared.db");
     const a = SqliteKeyStore.open(path, cipher);
