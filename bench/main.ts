@@ -4,6 +4,7 @@ import type { Bench, BenchResult } from "./harness.js";
 import { benches as kernelBenches } from "./kernel.js";
 import { benches as kmsBenches } from "./kms.js";
 import { benches as networkBenches } from "./network.js";
+import { benches as orchestratorBenches } from "./orchestrator.js";
 import { benches as paBenches } from "./privacy-amplification.js";
 import { benches as qkdPipelineBenches } from "./qkd-pipeline.js";
 import { benches as quantumBenches } from "./quantum.js";
@@ -17,6 +18,7 @@ const all: Bench[] = [
   ...paBenches,
   ...qkdPipelineBenches,
   ...kmsBenches,
+  ...orchestratorBenches,
 ];
 
 function usage(): string {

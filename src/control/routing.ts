@@ -56,49 +56,132 @@ export function kShortestPaths(
   if (!(src >= 0 && src < nodeCount && dst >= 0 && dst < nodeCount))
     throw new RangeError(`src ${src} and dst ${dst} must be nodes 0 … ${nodeCount - 1}`);
   if (src === dst || k < 1) return [];
-  // Adjacency as a cost matrix keyed by pair: parallel edges collapse to the cheapest.
-  const adj: Map<number, number>[] = Array.from({ length: nodeCount }, () => new Map());
+  // Cost per unordered pair of nodes (key min · nodeCount + max): parallel edges collapse to the cheapest.
+  const pairCost = new Map<number, number>();
   for (const e of edges) {
     if (!(e.cost >= 0 && Number.isFinite(e.cost)))
       throw new RangeError(`edge ${e.a}–${e.b} has cost ${e.cost}; costs must be finite and ≥ 0`);
     if (e.a === e.b) continue;
-    const prev = adj[e.a].get(e.b);
-    if (prev === undefined || e.cost < prev) {
-      adj[e.a].set(e.b, e.cost);
-      adj[e.b].set(e.a, e.cost);
-    }
+    const key = e.a < e.b ? e.a * nodeCount + e.b : e.b * nodeCount + e.a;
+    const prev = pairCost.get(key);
+    if (prev === undefined || e.cost < prev) pairCost.set(key, e.cost);
   }
-  const edgeKey = (u: number, v: number) => `${u}>${v}`;
   const pathCost = (nodes: number[]) => {
     let c = 0;
-    for (let i = 0; i + 1 < nodes.length; i++) c += adj[nodes[i]].get(nodes[i + 1])!;
+    for (let i = 0; i + 1 < nodes.length; i++) {
+      const u = nodes[i];
+      const v = nodes[i + 1];
+      c += pairCost.get(u < v ? u * nodeCount + v : v * nodeCount + u)!;
+    }
     return c;
   };
 
-  /** Dijkstra from `from` to `dst` avoiding the banned nodes and (directed) edges. */
-  const shortest = (from: number, bannedNodes: Set<number>, bannedEdges: Set<string>): number[] | null => {
-    const dist = new Float64Array(nodeCount).fill(Number.POSITIVE_INFINITY);
-    const hops = new Int32Array(nodeCount).fill(0x7fffffff);
-    const prev = new Int32Array(nodeCount).fill(-1);
-    const done = new Uint8Array(nodeCount);
+  // The same adjacency in compressed rows, both directions, for the inner loop of Dijkstra.
+  const rowStart = new Int32Array(nodeCount + 1);
+  for (const key of pairCost.keys()) {
+    const a = Math.floor(key / nodeCount);
+    rowStart[a + 1]++;
+    rowStart[key - a * nodeCount + 1]++;
+  }
+  for (let u = 0; u < nodeCount; u++) rowStart[u + 1] += rowStart[u];
+  const rowTo = new Int32Array(rowStart[nodeCount]);
+  const rowCost = new Float64Array(rowStart[nodeCount]);
+  const fill = rowStart.slice(0, nodeCount);
+  for (const [key, c] of pairCost) {
+    const a = Math.floor(key / nodeCount);
+    const b = key - a * nodeCount;
+    rowTo[fill[a]] = b;
+    rowCost[fill[a]++] = c;
+    rowTo[fill[b]] = a;
+    rowCost[fill[b]++] = c;
+  }
+  const transit = new Uint8Array(nodeCount);
+  for (let i = 0; i < nodeCount; i++) transit[i] = canTransit(i) ? 1 : 0;
+
+  // Dijkstra's work arrays, reused by every search; the heap holds (distance, hops, node) entries and
+  // at most one entry per relaxation.
+  const dist = new Float64Array(nodeCount);
+  const hops = new Int32Array(nodeCount);
+  const prev = new Int32Array(nodeCount);
+  const done = new Uint8Array(nodeCount);
+  const banned = new Uint8Array(nodeCount);
+  const bannedFromSpur = new Uint8Array(nodeCount);
+  const heapCap = rowTo.length + 1;
+  const heapD = new Float64Array(heapCap);
+  const heapH = new Int32Array(heapCap);
+  const heapN = new Int32Array(heapCap);
+  /** Whether heap entry i comes before heap entry j: by distance, then hops, then node index. */
+  const before = (i: number, j: number) =>
+    heapD[i] < heapD[j] ||
+    (heapD[i] === heapD[j] && (heapH[i] < heapH[j] || (heapH[i] === heapH[j] && heapN[i] < heapN[j])));
+  const swap = (i: number, j: number) => {
+    const d = heapD[i];
+    heapD[i] = heapD[j];
+    heapD[j] = d;
+    const h = heapH[i];
+    heapH[i] = heapH[j];
+    heapH[j] = h;
+    const n = heapN[i];
+    heapN[i] = heapN[j];
+    heapN[j] = n;
+  };
+
+  /**
+   * Dijkstra from `from` to `dst`, avoiding the nodes marked in `banned` and the edges from `from` to
+   * the nodes marked in `bannedFromSpur`. Nodes are settled in order of (distance, hops, index), and a
+   * label improves only to a smaller distance or the same distance in fewer hops.
+   */
+  const shortest = (from: number): number[] | null => {
+    dist.fill(Number.POSITIVE_INFINITY);
+    hops.fill(0x7fffffff);
+    prev.fill(-1);
+    done.fill(0);
     dist[from] = 0;
     hops[from] = 0;
-    for (;;) {
-      let u = -1;
-      for (let i = 0; i < nodeCount; i++) {
-        if (done[i] || dist[i] === Number.POSITIVE_INFINITY) continue;
-        if (u < 0 || dist[i] < dist[u] || (dist[i] === dist[u] && hops[i] < hops[u])) u = i;
+    heapD[0] = 0;
+    heapH[0] = 0;
+    heapN[0] = from;
+    let size = 1;
+    while (size > 0) {
+      const u = heapN[0];
+      const du = heapD[0];
+      const hu = heapH[0];
+      size--;
+      if (size > 0) {
+        heapD[0] = heapD[size];
+        heapH[0] = heapH[size];
+        heapN[0] = heapN[size];
+        for (let i = 0; ; ) {
+          const l = 2 * i + 1;
+          if (l >= size) break;
+          const c = l + 1 < size && before(l + 1, l) ? l + 1 : l;
+          if (!before(c, i)) break;
+          swap(c, i);
+          i = c;
+        }
       }
-      if (u < 0 || u === dst) break;
+      // Stale entries (the node settled, or its label improved since) are skipped.
+      if (done[u] || du !== dist[u] || hu !== hops[u]) continue;
+      if (u === dst) break;
       done[u] = 1;
-      if (u !== from && !canTransit(u)) continue;
-      for (const [v, c] of adj[u]) {
-        if (bannedNodes.has(v) || bannedEdges.has(edgeKey(u, v))) continue;
-        const d = dist[u] + c;
-        if (d < dist[v] || (d === dist[v] && hops[u] + 1 < hops[v])) {
+      if (u !== from && !transit[u]) continue;
+      for (let j = rowStart[u]; j < rowStart[u + 1]; j++) {
+        const v = rowTo[j];
+        if (banned[v] || (u === from && bannedFromSpur[v])) continue;
+        const d = du + rowCost[j];
+        if (d < dist[v] || (d === dist[v] && hu + 1 < hops[v])) {
           dist[v] = d;
-          hops[v] = hops[u] + 1;
+          hops[v] = hu + 1;
           prev[v] = u;
+          heapD[size] = d;
+          heapH[size] = hu + 1;
+          heapN[size] = v;
+          for (let i = size++; i > 0; ) {
+            const p = (i - 1) >> 1;
+            if (!before(i, p)) break;
+            swap(i, p);
+            i = p;
+          }
         }
       }
     }
@@ -108,7 +191,7 @@ export function kShortestPaths(
     return path.reverse();
   };
 
-  const first = shortest(src, new Set(), new Set());
+  const first = shortest(src);
   if (first === null) return [];
   const found: IndexPath[] = [{ nodes: first, cost: pathCost(first) }];
   const candidates: IndexPath[] = [];
@@ -125,16 +208,18 @@ export function kShortestPaths(
     for (let i = 0; i + 1 < last.length; i++) {
       const spur = last[i];
       // The spur node must be allowed to forward traffic unless it is the source.
-      if (i > 0 && !canTransit(spur)) continue;
+      if (i > 0 && !transit[spur]) continue;
       const root = last.slice(0, i + 1);
-      const bannedEdges = new Set<string>();
+      // Edges leaving the spur node along paths already found that share this root are banned, and so
+      // are the root's nodes before the spur.
       for (const p of found) {
-        if (p.nodes.length > i + 1 && root.every((n, j) => p.nodes[j] === n)) {
-          bannedEdges.add(edgeKey(p.nodes[i], p.nodes[i + 1]));
-        }
+        if (p.nodes.length > i + 1 && root.every((n, j) => p.nodes[j] === n))
+          bannedFromSpur[p.nodes[i + 1]] = 1;
       }
-      const bannedNodes = new Set(root.slice(0, i));
-      const tail = shortest(spur, bannedNodes, bannedEdges);
+      for (let j = 0; j < i; j++) banned[root[j]] = 1;
+      const tail = shortest(spur);
+      banned.fill(0);
+      bannedFromSpur.fill(0);
       if (tail === null) continue;
       const nodes = [...root.slice(0, i), ...tail];
       const key = nodes.join(",");
@@ -218,16 +303,17 @@ export function expectedMaxOfExponentials(means: readonly number[]): number {
   if (n === 1) return means[0];
   if (means.some((m) => m === Number.POSITIVE_INFINITY)) return Number.POSITIVE_INFINITY;
   if (n <= 12) {
+    // rate[mask] = Σ 1/means[i] over the bits of mask, added in increasing i (the highest bit last).
+    const inverse = means.map((m) => 1 / m);
+    const rate = new Float64Array(1 << n);
+    const odd = new Uint8Array(1 << n);
     let sum = 0;
-    for (let mask = 1; mask < 1 << n; mask++) {
-      let rate = 0;
-      let bits = 0;
-      for (let i = 0; i < n; i++)
-        if (mask & (1 << i)) {
-          rate += 1 / means[i];
-          bits++;
-        }
-      sum += (bits % 2 === 1 ? 1 : -1) / rate;
+    for (let mask = 1, high = 0; mask < 1 << n; mask++) {
+      if (mask === 1 << (high + 1)) high++;
+      const rest = mask ^ (1 << high);
+      rate[mask] = rate[rest] + inverse[high];
+      odd[mask] = odd[rest] ^ 1;
+      sum += (odd[mask] === 1 ? 1 : -1) / rate[mask];
     }
     return sum;
   }
@@ -247,12 +333,15 @@ export function expectedMaxOfExponentials(means: readonly number[]): number {
 interface Graph {
   nodes: NodeSpec[];
   index: Map<string, number>;
-  /** Best usable link ID between two node indices, keyed "i:j" with i < j. */
-  linkBetween: Map<string, string>;
+  /** Best usable link ID between two node indices i ≤ j, keyed i · nodes + j ({@link pairKey}). */
+  linkBetween: Map<number, string>;
+  /** The cost of that link, same keys (absent where the graph was not built with costs). */
+  costBetween?: Map<number, number>;
 }
 
-function pairKey(a: number, b: number): string {
-  return a < b ? `${a}:${b}` : `${b}:${a}`;
+/** The key of the unordered node pair {a, b} among `n` nodes. */
+function pairKey(a: number, b: number, n: number): number {
+  return a < b ? a * n + b : b * n + a;
 }
 
 function nodeIndex(topology: Topology): Map<string, number> {
@@ -292,50 +381,55 @@ export function entanglementPaths(
   const s = requireNode(index, src);
   const d = requireNode(index, dst);
   const nodes = topology.nodes;
+  const n = nodes.length;
   if (nodes[s].memory.qubits < 1 || nodes[d].memory.qubits < 1) return [];
   const transit = (i: number) => nodes[i].memory.qubits >= 2 && nodes[i].swapSuccessProbability > 0;
   const penalty = (i: number) =>
     i === s || i === d ? 0 : (1 - nodes[i].swapSuccessProbability) / nodes[i].swapSuccessProbability;
-  const graph = usableGraph(topology, estimates, (l) => linkTimeS(estimates, l.id));
+  const graph = usableGraph(topology, index, estimates, (l) => linkTimeS(estimates, l.id));
   const edges: WeightedEdge[] = [];
-  for (const [key, linkId] of graph.linkBetween) {
-    const [a, b] = key.split(":").map(Number);
-    edges.push({ a, b, cost: linkTimeS(estimates, linkId) * (1 + penalty(a) + penalty(b)) });
+  for (const key of graph.linkBetween.keys()) {
+    const a = Math.floor(key / n);
+    const b = key - a * n;
+    edges.push({ a, b, cost: graph.costBetween!.get(key)! * (1 + penalty(a) + penalty(b)) });
   }
-  const paths = kShortestPaths(nodes.length, edges, s, d, options.k ?? DEFAULT_K_PATHS, transit);
+  const paths = kShortestPaths(n, edges, s, d, options.k ?? DEFAULT_K_PATHS, transit);
   return paths.map((p) => {
     const ids = p.nodes.map((i) => nodes[i].id);
-    return predictPath(topology, estimates, ids, linksAlong(graph, p.nodes));
+    return predictIndexed(topology, index, estimates, ids, linksAlong(graph, p.nodes));
   });
 }
 
 /** Usable links (up, finite cost), the cheapest per node pair. */
 function usableGraph(
   topology: Topology,
+  index: Map<string, number>,
   estimates: LinkEstimator,
   cost: (link: LinkSpec) => number,
   usable: (link: LinkSpec) => boolean = () => true,
 ): Graph {
-  const index = nodeIndex(topology);
-  const linkBetween = new Map<string, string>();
-  const best = new Map<string, number>();
+  const n = topology.nodes.length;
+  const linkBetween = new Map<number, string>();
+  const best = new Map<number, number>();
   for (const l of topology.links) {
     if (!estimates.isUp(l.id) || !usable(l)) continue;
     const c = cost(l);
     if (!(c < Number.POSITIVE_INFINITY)) continue;
-    const key = pairKey(index.get(l.a)!, index.get(l.b)!);
+    const key = pairKey(index.get(l.a)!, index.get(l.b)!, n);
     const prev = best.get(key);
     if (prev === undefined || c < prev) {
       best.set(key, c);
       linkBetween.set(key, l.id);
     }
   }
-  return { nodes: topology.nodes, index, linkBetween };
+  return { nodes: topology.nodes, index, linkBetween, costBetween: best };
 }
 
 function linksAlong(graph: Graph, path: number[]): string[] {
+  const n = graph.nodes.length;
   const out: string[] = [];
-  for (let i = 0; i + 1 < path.length; i++) out.push(graph.linkBetween.get(pairKey(path[i], path[i + 1]))!);
+  for (let i = 0; i + 1 < path.length; i++)
+    out.push(graph.linkBetween.get(pairKey(path[i], path[i + 1], n))!);
   return out;
 }
 
@@ -366,7 +460,17 @@ export function predictPath(
     throw new RangeError(
       `a path needs at least 2 nodes and one link between each consecutive pair; got ${nodeIds.length} nodes and ${linkIds.length} links`,
     );
-  const index = nodeIndex(topology);
+  return predictIndexed(topology, nodeIndex(topology), estimates, nodeIds, linkIds);
+}
+
+/** {@link predictPath} with the topology's node index at hand. */
+function predictIndexed(
+  topology: Topology,
+  index: Map<string, number>,
+  estimates: LinkEstimator,
+  nodeIds: readonly string[],
+  linkIds: readonly string[],
+): PathPrediction {
   const nodes = nodeIds.map((id) => topology.nodes[requireNode(index, id)]);
   linkIds.forEach((id, i) => {
     const spec = estimates.spec(id);
@@ -441,6 +545,7 @@ export function trustedNodePaths(
   const capable = options.qkdCapable ?? (() => true);
   const graph = usableGraph(
     topology,
+    index,
     estimates,
     (l) => {
       const r = hopRate(l.id);
@@ -450,9 +555,10 @@ export function trustedNodePaths(
   );
   const transit = (i: number) => topology.nodes[i].type === "trusted" || topology.nodes[i].type === "end";
   const edges: WeightedEdge[] = [];
-  for (const [key, linkId] of graph.linkBetween) {
-    const [a, b] = key.split(":").map(Number);
-    edges.push({ a, b, cost: 1 / hopRate(linkId) });
+  const n = topology.nodes.length;
+  for (const key of graph.linkBetween.keys()) {
+    const a = Math.floor(key / n);
+    edges.push({ a, b: key - a * n, cost: graph.costBetween!.get(key)! });
   }
   const paths = kShortestPaths(topology.nodes.length, edges, s, d, options.k ?? DEFAULT_K_PATHS, transit);
   return paths.map((p) => {
@@ -481,12 +587,13 @@ export function downLinksBlocking(
   const index = nodeIndex(topology);
   const s = requireNode(index, src);
   const d = requireNode(index, dst);
-  const linkBetween = new Map<string, string>();
+  const n = topology.nodes.length;
+  const linkBetween = new Map<number, string>();
   const edges: WeightedEdge[] = [];
   for (const l of topology.links) {
     const a = index.get(l.a)!;
     const b = index.get(l.b)!;
-    const key = pairKey(a, b);
+    const key = pairKey(a, b, n);
     const prev = linkBetween.get(key);
     // Prefer an up link between the same pair of nodes; count down links as very expensive hops so
     // the path found uses as few of them as possible.

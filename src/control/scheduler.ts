@@ -96,6 +96,11 @@ interface Entry {
   job: SchedulableJob;
   seq: number;
   need: Reservation;
+  /** `need` as parallel arrays, for {@link Scheduler.fits}. */
+  linkIds: string[];
+  linkShares: number[];
+  nodeIds: string[];
+  nodeQubits: number[];
 }
 
 interface Bucket {
@@ -111,7 +116,15 @@ const EPS = 1e-9;
  * instance per orchestrator. All methods are deterministic given their inputs.
  */
 export class Scheduler {
-  private readonly queue: Entry[] = [];
+  /** Waiting jobs by ID, in enqueue order. */
+  private readonly queue = new Map<string, Entry>();
+  /**
+   * The same jobs by priority class (index 0–9), then by tenant, each tenant's in enqueue order: the
+   * tenants' Maps are removed when they empty.
+   */
+  private readonly classes: Map<string, Map<string, Entry>>[] = Array.from({ length: 10 }, () => new Map());
+  /** Number of waiting jobs per tenant (tenants with none are absent). */
+  private readonly waiting = new Map<string, number>();
   private readonly running = new Map<string, Reservation>();
   private readonly virtualTime = new Map<string, number>();
   private readonly buckets = new Map<string, Bucket>();
@@ -159,7 +172,7 @@ export class Scheduler {
    *   node's whole capacity (it could never start), or names unknown links or nodes.
    */
   enqueue(job: SchedulableJob): void {
-    if (this.running.has(job.id) || this.queue.some((e) => e.job.id === job.id))
+    if (this.running.has(job.id) || this.queue.has(job.id))
       throw new RangeError(`job ${job.id} is already in the scheduler`);
     if (!(Number.isInteger(job.priority) && job.priority >= 0 && job.priority <= 9))
       throw new RangeError(`job ${job.id}: priority must be a whole number 0–9; got ${job.priority}`);
@@ -187,9 +200,41 @@ export class Scheduler {
     // dispatch, as in start-time fair queuing): idling banks no credit, and past service beyond what
     // the others have had by now is not held against it.
     const t = job.tenant;
-    if (!this.queue.some((e) => e.job.tenant === t))
+    if (!this.waiting.has(t))
       this.virtualTime.set(t, Math.max(this.virtualTime.get(t) ?? 0, this.systemVirtualTime));
-    this.queue.push({ job, seq: this.seq++, need });
+    const links = Object.entries(need.links);
+    const nodes = Object.entries(need.memoryQubits);
+    const entry: Entry = {
+      job,
+      seq: this.seq++,
+      need,
+      linkIds: links.map(([id]) => id),
+      linkShares: links.map(([, x]) => x),
+      nodeIds: nodes.map(([id]) => id),
+      nodeQubits: nodes.map(([, x]) => x),
+    };
+    this.queue.set(job.id, entry);
+    const byTenant = this.classes[job.priority];
+    let own = byTenant.get(t);
+    if (own === undefined) {
+      own = new Map();
+      byTenant.set(t, own);
+    }
+    own.set(job.id, entry);
+    this.waiting.set(t, (this.waiting.get(t) ?? 0) + 1);
+  }
+
+  /** Takes a waiting job out of the queue and its class. */
+  private unqueue(e: Entry): void {
+    const { id, tenant, priority } = e.job;
+    this.queue.delete(id);
+    const byTenant = this.classes[priority];
+    const own = byTenant.get(tenant)!;
+    own.delete(id);
+    if (own.size === 0) byTenant.delete(tenant);
+    const n = this.waiting.get(tenant)! - 1;
+    if (n === 0) this.waiting.delete(tenant);
+    else this.waiting.set(tenant, n);
   }
 
   private needOf(job: SchedulableJob): Reservation {
@@ -210,11 +255,15 @@ export class Scheduler {
     return { jobId: job.id, links, memoryQubits };
   }
 
-  private fits(need: Reservation): boolean {
-    for (const [id, s] of Object.entries(need.links))
-      if (this.linkReserved.get(id)! + s > this.linkCap.get(id)! + EPS) return false;
-    for (const [id, q] of Object.entries(need.memoryQubits))
-      if (this.nodeReserved.get(id)! + q > this.nodeCap.get(id)!) return false;
+  private fits(e: Entry): boolean {
+    for (let i = 0; i < e.linkIds.length; i++) {
+      const id = e.linkIds[i];
+      if (this.linkReserved.get(id)! + e.linkShares[i] > this.linkCap.get(id)! + EPS) return false;
+    }
+    for (let i = 0; i < e.nodeIds.length; i++) {
+      const id = e.nodeIds[i];
+      if (this.nodeReserved.get(id)! + e.nodeQubits[i] > this.nodeCap.get(id)!) return false;
+    }
     return true;
   }
 
@@ -242,35 +291,36 @@ export class Scheduler {
     if (!Number.isFinite(nowMs)) throw new RangeError(`nowMs must be a finite time in ms; got ${nowMs}`);
     nowMs = Math.max(nowMs, this.lastNowMs);
     this.lastNowMs = nowMs;
-    // Per tenant, in each class, only its oldest job that fits competes (FIFO within a tenant), so one
-    // blocked big job does not stop the tenant's small ones.
+    // The highest class with a job that may start wins; within it the allowed tenant with the smallest
+    // virtual time (ties by name), and of that tenant's jobs its oldest that fits (FIFO within a
+    // tenant), so one blocked big job does not stop the tenant's small ones.
+    const allowed = new Map<string, boolean>();
+    for (const t of this.waiting.keys()) {
+      const b = this.bucket(t, nowMs);
+      allowed.set(t, b === undefined || b.tokens >= 1 - EPS);
+    }
     let chosen: Entry | undefined;
     let chosenVt = 0;
-    const allowed = new Map<string, boolean>();
-    for (const e of this.queue) {
-      const t = e.job.tenant;
-      let ok = allowed.get(t);
-      if (ok === undefined) {
-        const b = this.bucket(t, nowMs);
-        ok = b === undefined || b.tokens >= 1 - EPS;
-        allowed.set(t, ok);
-      }
-      if (!ok || !this.fits(e.need)) continue;
-      const vt = this.virtualTime.get(t) ?? 0;
-      if (
-        chosen === undefined ||
-        e.job.priority > chosen.job.priority ||
-        (e.job.priority === chosen.job.priority &&
-          (vt < chosenVt ||
-            (vt === chosenVt && (t < chosen.job.tenant || (t === chosen.job.tenant && e.seq < chosen.seq)))))
-      ) {
-        chosen = e;
-        chosenVt = vt;
+    for (let p = this.classes.length - 1; p >= 0 && chosen === undefined; p--) {
+      const byTenant = this.classes[p];
+      if (byTenant.size === 0) continue;
+      const order: { t: string; vt: number }[] = [];
+      for (const t of byTenant.keys())
+        if (allowed.get(t)) order.push({ t, vt: this.virtualTime.get(t) ?? 0 });
+      order.sort((x, y) => (x.vt < y.vt ? -1 : x.vt > y.vt ? 1 : x.t < y.t ? -1 : x.t > y.t ? 1 : 0));
+      for (const { t, vt } of order) {
+        for (const e of byTenant.get(t)!.values())
+          if (this.fits(e)) {
+            chosen = e;
+            chosenVt = vt;
+            break;
+          }
+        if (chosen !== undefined) break;
       }
     }
     if (chosen === undefined) return null;
     const job = chosen.job;
-    this.queue.splice(this.queue.indexOf(chosen), 1);
+    this.unqueue(chosen);
     const b = this.bucket(job.tenant, nowMs);
     if (b !== undefined) b.tokens -= 1;
     this.systemVirtualTime = Math.max(this.systemVirtualTime, chosenVt);
@@ -297,9 +347,9 @@ export class Scheduler {
       this.running.delete(jobId);
       return true;
     }
-    const i = this.queue.findIndex((e) => e.job.id === jobId);
-    if (i < 0) return false;
-    this.queue.splice(i, 1);
+    const e = this.queue.get(jobId);
+    if (e === undefined) return false;
+    this.unqueue(e);
     return true;
   }
 
@@ -309,7 +359,7 @@ export class Scheduler {
    */
   nextTokenAtMs(nowMs: number): number | undefined {
     let at: number | undefined;
-    for (const t of new Set(this.queue.map((e) => e.job.tenant))) {
+    for (const t of this.waiting.keys()) {
       const b = this.bucket(t, Math.max(nowMs, this.lastNowMs));
       const limit = this.options.rateLimits?.[t];
       if (b === undefined || limit === undefined || b.tokens >= 1 - EPS) continue;
@@ -321,7 +371,7 @@ export class Scheduler {
 
   /** IDs of waiting jobs, in enqueue order. */
   queuedIds(): string[] {
-    return this.queue.map((e) => e.job.id);
+    return [...this.queue.keys()];
   }
 
   /** IDs of jobs holding a reservation, in dispatch order. */
@@ -341,7 +391,7 @@ export class Scheduler {
       const reservedQubits = this.nodeReserved.get(id)!;
       nodes[id] = { reservedQubits, qubits, fraction: qubits > 0 ? reservedQubits / qubits : 0 };
     }
-    return { links, nodes, queued: this.queue.length, running: this.running.size };
+    return { links, nodes, queued: this.queue.size, running: this.running.size };
   }
 }
 

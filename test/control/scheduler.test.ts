@@ -253,3 +253,187 @@ describe("Scheduler", () => {
     expect(s.next(0)?.job.id).toBe("k1");
   });
 });
+
+/**
+ * The dispatch rule written plainly, over one list of waiting jobs scanned in full at every `next`: the
+ * highest priority wins among jobs of allowed tenants whose reservation fits, then the smallest virtual
+ * time, then the tenant's name, then enqueue order. Fair-share, token-bucket and reservation
+ * bookkeeping as the Scheduler documents it. The Scheduler must decide exactly as this does.
+ */
+class ReferenceScheduler {
+  private queue: {
+    job: SchedulableJob;
+    seq: number;
+    links: Record<string, number>;
+    nodes: Record<string, number>;
+  }[] = [];
+  private readonly running = new Map<
+    string,
+    { links: Record<string, number>; nodes: Record<string, number> }
+  >();
+  private readonly vt = new Map<string, number>();
+  private readonly buckets = new Map<string, { tokens: number; atMs: number }>();
+  private readonly linkUsed = new Map<string, number>();
+  private readonly nodeUsed = new Map<string, number>();
+  private seq = 0;
+  private systemVt = 0;
+  private lastNowMs = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private readonly topology: Topology,
+    private readonly options: {
+      weights?: Record<string, number>;
+      rateLimits?: Record<string, { ratePerS: number; burst: number }>;
+      linkCapacity?: Record<string, number>;
+    },
+  ) {}
+
+  private cap(link: string): number {
+    return this.options.linkCapacity?.[link] ?? 1;
+  }
+
+  private qubits(node: string): number {
+    return this.topology.nodes.find((n) => n.id === node)!.memory.qubits;
+  }
+
+  private bucket(t: string, nowMs: number) {
+    const limit = this.options.rateLimits?.[t];
+    if (limit === undefined) return undefined;
+    let b = this.buckets.get(t);
+    if (b === undefined) {
+      b = { tokens: limit.burst, atMs: nowMs };
+      this.buckets.set(t, b);
+    }
+    if (nowMs > b.atMs) {
+      b.tokens = Math.min(limit.burst, b.tokens + ((nowMs - b.atMs) / 1000) * limit.ratePerS);
+      b.atMs = nowMs;
+    }
+    return b;
+  }
+
+  enqueue(job: SchedulableJob): void {
+    const share = job.linkShare ?? 0.5;
+    const links: Record<string, number> = {};
+    for (const id of job.links) links[id] = (links[id] ?? 0) + share;
+    const nodes: Record<string, number> = {};
+    job.path.forEach((id, i) => {
+      nodes[id] = (nodes[id] ?? 0) + (i === 0 || i === job.path.length - 1 ? 1 : 2);
+    });
+    if (!this.queue.some((e) => e.job.tenant === job.tenant))
+      this.vt.set(job.tenant, Math.max(this.vt.get(job.tenant) ?? 0, this.systemVt));
+    this.queue.push({ job, seq: this.seq++, links, nodes });
+  }
+
+  next(nowMs: number): string | null {
+    nowMs = Math.max(nowMs, this.lastNowMs);
+    this.lastNowMs = nowMs;
+    const fits = (e: (typeof this.queue)[number]) =>
+      Object.entries(e.links).every(([id, s]) => (this.linkUsed.get(id) ?? 0) + s <= this.cap(id) + 1e-9) &&
+      Object.entries(e.nodes).every(([id, q]) => (this.nodeUsed.get(id) ?? 0) + q <= this.qubits(id));
+    const allowed = new Map<string, boolean>();
+    for (const e of this.queue)
+      if (!allowed.has(e.job.tenant)) {
+        const b = this.bucket(e.job.tenant, nowMs);
+        allowed.set(e.job.tenant, b === undefined || b.tokens >= 1 - 1e-9);
+      }
+    const eligible = this.queue.filter((e) => allowed.get(e.job.tenant) && fits(e));
+    if (eligible.length === 0) return null;
+    const vt = (t: string) => this.vt.get(t) ?? 0;
+    const chosen = eligible.reduce((x, y) => {
+      if (y.job.priority !== x.job.priority) return y.job.priority > x.job.priority ? y : x;
+      if (vt(y.job.tenant) !== vt(x.job.tenant)) return vt(y.job.tenant) < vt(x.job.tenant) ? y : x;
+      if (y.job.tenant !== x.job.tenant) return y.job.tenant < x.job.tenant ? y : x;
+      return y.seq < x.seq ? y : x;
+    });
+    this.queue = this.queue.filter((e) => e !== chosen);
+    const t = chosen.job.tenant;
+    const b = this.bucket(t, nowMs);
+    if (b !== undefined) b.tokens -= 1;
+    this.systemVt = Math.max(this.systemVt, vt(t));
+    this.vt.set(t, vt(t) + (chosen.job.cost ?? 1) / (this.options.weights?.[t] ?? 1));
+    for (const [id, s] of Object.entries(chosen.links))
+      this.linkUsed.set(id, (this.linkUsed.get(id) ?? 0) + s);
+    for (const [id, q] of Object.entries(chosen.nodes))
+      this.nodeUsed.set(id, (this.nodeUsed.get(id) ?? 0) + q);
+    this.running.set(chosen.job.id, { links: chosen.links, nodes: chosen.nodes });
+    return chosen.job.id;
+  }
+
+  release(id: string): boolean {
+    const r = this.running.get(id);
+    if (r !== undefined) {
+      for (const [l, s] of Object.entries(r.links))
+        this.linkUsed.set(l, Math.max(0, this.linkUsed.get(l)! - s));
+      for (const [n, q] of Object.entries(r.nodes)) this.nodeUsed.set(n, this.nodeUsed.get(n)! - q);
+      this.running.delete(id);
+      return true;
+    }
+    const before = this.queue.length;
+    this.queue = this.queue.filter((e) => e.job.id !== id);
+    return this.queue.length < before;
+  }
+
+  queuedIds(): string[] {
+    return this.queue.map((e) => e.job.id);
+  }
+}
+
+describe("Scheduler against the plain dispatch rule", () => {
+  it("makes the same decisions on random workloads (priorities, weights, rate limits, reservations)", () => {
+    let dispatched = 0;
+    for (let trial = 0; trial < 40; trial++) {
+      const rng = new Rng(`scheduler-reference-${trial}`);
+      const t = net();
+      const options: ConstructorParameters<typeof ReferenceScheduler>[1] = {
+        weights: { t0: 1, t1: 3 },
+        rateLimits: trial % 2 === 1 ? { t2: { ratePerS: 2, burst: 2 } } : {},
+        linkCapacity: { "a-r2": 2 },
+      };
+      const s = new Scheduler(t, options);
+      const ref = new ReferenceScheduler(t, options);
+      const ids: string[] = [];
+      let nowMs = 0;
+      for (let step = 0; step < 400; step++) {
+        const r = rng.random();
+        if (r < 0.45) {
+          const via = rng.bernoulli(0.5) ? "r1" : "r2";
+          const job: SchedulableJob = {
+            // Now and then a released ID comes back.
+            id: ids.length > 0 && rng.bernoulli(0.05) ? ids[rng.int(ids.length)] : `j${step}`,
+            tenant: `t${rng.int(4)}`,
+            priority: rng.int(3) * 3,
+            path: ["a", via, "b"],
+            links: [`a-${via}`, `${via}-b`],
+            linkShare: [0.25, 0.5, 1][rng.int(3)],
+            cost: rng.bernoulli(0.5) ? 1 : rng.uniform(0.1, 5),
+          };
+          let accepted = true;
+          try {
+            s.enqueue(job);
+          } catch {
+            accepted = false;
+          }
+          if (accepted) {
+            ref.enqueue(job);
+            ids.push(job.id);
+          }
+        } else if (r < 0.8) {
+          nowMs += rng.int(400);
+          const got = s.next(nowMs)?.job.id ?? null;
+          expect(got).toBe(ref.next(nowMs));
+          if (got !== null) dispatched++;
+        } else if (ids.length > 0) {
+          // Mostly a running job ends; sometimes a waiting one is withdrawn, or an unknown ID is given.
+          const running = s.runningIds();
+          const id =
+            running.length > 0 && rng.bernoulli(0.8)
+              ? running[rng.int(running.length)]
+              : ids[rng.int(ids.length)];
+          expect(s.release(id)).toBe(ref.release(id));
+        }
+        expect(s.queuedIds()).toEqual(ref.queuedIds());
+      }
+    }
+    expect(dispatched).toBeGreaterThan(1500);
+  });
+});
