@@ -307,8 +307,9 @@ export class Orchestrator {
     } while (cursor !== undefined);
     // Oldest first, so that the scheduler's FIFO order within a tenant is the submission order.
     jobs.reverse();
+    const runningHere = new Set(this.scheduler.runningIds());
     for (let job of jobs) {
-      if (this.decisions.has(job.id) || this.scheduler.runningIds().includes(job.id)) continue;
+      if (this.decisions.has(job.id) || runningHere.has(job.id)) continue;
       if (job.state === "running") {
         const f = await this.move(job, "failed", nowMs, {
           reason: INTERRUPTED_REASON,
