@@ -181,6 +181,39 @@ describe("Orchestrator", () => {
     expect(job.result?.keyBits).toBeGreaterThanOrEqual(1000);
   });
 
+  it("falls back to a trusted-node path for a QKD job when its repeater path loses a link", async () => {
+    // a — r — b through a repeater with memories, and a — t — b through a trusted node without.
+    const topology: Topology = {
+      apiVersion: "qnet/v1",
+      name: "fallback",
+      nodes: [
+        node("a", { type: "end", qubits: 2 }),
+        node("r", { qubits: 4 }),
+        node("t", { type: "trusted", qubits: 0 }),
+        node("b", { type: "end", qubits: 2 }),
+      ],
+      links: [fiber("a", "r"), fiber("r", "b"), fiber("a", "t"), fiber("t", "b")],
+      swap: "asap",
+      requests: [],
+    };
+    const { orch, events } = setup({}, topology);
+    const sub = await orch.submit({ kind: "qkd", src: "a", dst: "b", key_bits: 500 }, { id: "q" });
+    expect(sub.ok && sub.job.path).toEqual(["a", "r", "b"]);
+    const affected = await orch.linkDown("r-b");
+    expect(affected.map((j) => [j.id, j.path])).toEqual([["q", ["a", "t", "b"]]]);
+    expect(events).toContainEqual(
+      expect.objectContaining({
+        type: "job",
+        reroute: { linkId: "r-b", from: ["a", "r", "b"], to: ["a", "t", "b"] },
+      }),
+    );
+    await orch.step();
+    const job = (await orch.get("q"))!;
+    expect(job.state).toBe("succeeded");
+    expect(job.result?.keyBits).toBeGreaterThanOrEqual(500);
+    expect(job.history.map((h) => h.reason).join(" ")).toMatch(/reserved a-t, t-b/);
+  });
+
   it("dispatches by priority, then fairly between tenants", async () => {
     const { orch, events } = setup({ scheduler: { defaultLinkShare: 1 } });
     const spec = { kind: "entanglement", src: "n0", dst: "n2", pairs: 2 };
