@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { runServeCommand } from "../src/cli/serve.js";
+import { runCli } from "./support/cli.js";
 
 /** A log destination that keeps every JSON line written to it. */
 function logCapture() {
@@ -172,6 +173,18 @@ describe("qnet serve", () => {
       await running.close();
     }
   }, 120_000);
+
+  it("offers every flag docs/running.md lists, and refuses a bad one with exit code 2", async () => {
+    const help = await runCli("serve", "--help");
+    expect(help.code).toBe(0);
+    const docs = readFileSync(new URL("../docs/running.md", import.meta.url), "utf8");
+    const flags = [...docs.matchAll(/^\| `(--[a-z-]+)/gm)].map((m) => m[1]);
+    expect(flags.length).toBeGreaterThanOrEqual(11);
+    for (const flag of flags) expect(help.out, flag).toContain(flag);
+    const bad = await runCli("serve", "--twin-scale", "fast", "--port", "0", "--dir", "memory");
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain("--twin-scale: expected simulated seconds per wall second");
+  });
 
   it("rejects bad flags and a missing topology", async () => {
     await expect(

@@ -436,6 +436,12 @@ export function registerServeCommand(program: Command, out: (s: string) => void)
     .option("--step-ms <ms>", "milliseconds between scheduling rounds", "200")
     .option("--seed <seed>", "seed of the digital twin's runs", "1")
     .option("--controller <node>", "node the controller runs at (default: the centre by classical latency)")
+    .option("--twin-scale <x>", "simulated seconds of the live twin per wall second (off: no live twin)", "1")
+    .option(
+      "--probe-rate <hz>",
+      "pairs per second each link of the live twin makes at most (0: flat out)",
+      "1000",
+    )
     .option(
       "--log-level <level>",
       `least severe log level written to stderr: ${LOG_LEVELS.join(", ")}`,
