@@ -36,6 +36,8 @@ interface Watch {
   failures: number;
   /** The monitor declared this link down (and has not seen it recover). */
   declaredDown: boolean;
+  /** The declaration was handed to the caller by {@link LinkMonitor.poll}, to be applied. */
+  verdictApplied: boolean;
 }
 
 /** Detects dead and recovered links from their attempt records. */
@@ -83,14 +85,17 @@ export class LinkMonitor {
       w.failures = 0;
       if (w.declaredDown) {
         w.declaredDown = false;
+        w.verdictApplied = false;
         this.pending.push({ linkId, up: true, reason: "heralding again after a detected failure" });
       }
       return;
     }
     if (w.declaredDown) {
-      if (!this.estimator.isUp(linkId)) return;
-      // Brought up by someone else while still silent: watch it afresh.
+      // Up, but the verdict was not handed over yet (by poll): keep it. Handed over and then brought
+      // up by someone else while still silent: watch it afresh.
+      if (!this.estimator.isUp(linkId) || !w.verdictApplied) return;
       w.declaredDown = false;
+      w.verdictApplied = false;
       w.failures = 0;
     }
     if (!this.estimator.isUp(linkId)) {
@@ -115,16 +120,21 @@ export class LinkMonitor {
     return this.watches.get(linkId)?.declaredDown ?? false;
   }
 
-  /** The changes detected since the last call, oldest first. */
+  /** The changes detected since the last call, oldest first; the caller is to apply them. */
   poll(): LinkChange[] {
-    return this.pending.splice(0);
+    const changes = this.pending.splice(0);
+    for (const c of changes) {
+      const w = this.watches.get(c.linkId);
+      if (w !== undefined && !c.up && w.declaredDown) w.verdictApplied = true;
+    }
+    return changes;
   }
 
   private watch(linkId: string): Watch {
     let w = this.watches.get(linkId);
     if (w === undefined) {
       if (!this.estimator.has(linkId)) throw new RangeError(`unknown link ${JSON.stringify(linkId)}`);
-      w = { p: 0, failures: 0, declaredDown: false };
+      w = { p: 0, failures: 0, declaredDown: false, verdictApplied: false };
       this.watches.set(linkId, w);
     }
     return w;

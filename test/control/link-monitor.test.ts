@@ -98,6 +98,19 @@ describe("LinkMonitor", () => {
     expect(m.poll().map((c) => c.up)).toEqual([false]);
   });
 
+  it("reports a dead link once even when more silence arrives before the verdict is applied", () => {
+    const est = new LinkEstimator(line());
+    const m = new LinkMonitor(est);
+    m.expectSuccess("n0-n1", 0.01);
+    const k = m.threshold("n0-n1");
+    m.observe("n0-n1", k, 0);
+    m.observe("n0-n1", 10 * k, 0); // same advance of the twin: the orchestrator has not acted yet
+    expect(m.poll().map((c) => c.up)).toEqual([false]);
+    est.markDown("n0-n1");
+    m.observe("n0-n1", 10 * k, 0);
+    expect(m.poll()).toEqual([]);
+  });
+
   it("rejects nonsense settings", () => {
     const est = new LinkEstimator(line());
     expect(() => new LinkMonitor(est, { falseAlarmProbability: 0 })).toThrow(/falseAlarmProbability/);
