@@ -28,6 +28,7 @@ import { SqliteJobStore } from "../store/sqlite-job-store.js";
 import { InputError, UsageError } from "./errors.js";
 import { DEFAULT_POOL_BITS, type KmsLayout, kmsLayoutOfTopology, startKeyService } from "./kms.js";
 import { loadTopology } from "./simulate.js";
+import { loadTenants } from "./tenants.js";
 
 export interface ServeCommandOptions {
   /** Topology file; default examples/metro.yaml. */
@@ -51,6 +52,8 @@ export interface ServeCommandOptions {
   twinScale?: string;
   /** Pairs per second each link of the live twin makes at most; "0" for flat out. Default "1000". */
   probeRate?: string;
+  /** Tenants file: fair-share weights and rate limits (./tenants.ts). Default: every tenant weighs 1, no limits. */
+  tenants?: string;
 }
 
 export interface RunningServe {
@@ -174,6 +177,7 @@ export async function runServeCommand(
   const log = serveLogger(opts.logLevel ?? "info", logDestination);
   const topologyPath = opts.topology ?? defaultTopology();
   const topology = loadTopology(topologyPath);
+  const tenants = opts.tenants === undefined ? undefined : loadTenants(opts.tenants);
   // The key service is checked before anything starts, so that a bad topology or port fails cleanly.
   let kmsLayout: KmsLayout | undefined;
   let kmsNote: string | undefined;
@@ -216,6 +220,7 @@ export async function runServeCommand(
       clock: () => Date.now(),
       seed: opts.seed,
       sink,
+      ...(tenants ? { scheduler: tenants } : {}),
       ...(opts.controller ? { controlPlane: { controller: opts.controller } } : {}),
       onEvent: (e) => {
         logEvent(log, e);
@@ -435,6 +440,7 @@ export function registerServeCommand(program: Command, out: (s: string) => void)
     .option("--dir <dir>", "data directory (job store, key service), or 'memory'", "qnet-data")
     .option("--step-ms <ms>", "milliseconds between scheduling rounds", "200")
     .option("--seed <seed>", "seed of the digital twin's runs", "1")
+    .option("--tenants <file>", "tenants' fair-share weights and rate limits (YAML or JSON)")
     .option("--controller <node>", "node the controller runs at (default: the centre by classical latency)")
     .option("--twin-scale <x>", "simulated seconds of the live twin per wall second (off: no live twin)", "1")
     .option(
