@@ -3,16 +3,28 @@
  * line (kme-a — kme-b — kme-c), simulated QKD links a-b (10 km) and b-c (15 km) filling the pools, one
  * application (SAE) per site — each KME serving ETSI GS QKD 014 over mutual-TLS HTTPS. Development
  * certificates and a master key are created in the data directory on first run.
+ *
+ * With `--site`, only the named sites run here and every other KME of the network is a `--peer`
+ * reached by URL: one KME per machine, each with its own store (docs/kms-network.md, "Sites on
+ * separate machines").
  */
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+
+import { randomBytes } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Command, Option } from "commander";
 import { SimulatedQkdKeySource } from "../kms/key-source.js";
 import type { KeyStore } from "../kms/key-store.js";
 import type { SaeRegistration } from "../kms/kme.js";
 import { MemoryKeyStore } from "../kms/memory-key-store.js";
+import { ML_KEM_768_PUBLIC_KEY_BYTES, type PqcKeyPair, pqcKeyPair } from "../kms/pqc.js";
 import type { Topology } from "../network/topology.js";
-import { type KmsNetworkSpec, type RunningKms, startKmsNetwork } from "../server/kms-service.js";
+import {
+  type KmsNetworkSpec,
+  type KmsPeerSpec,
+  type RunningKms,
+  startKmsNetwork,
+} from "../server/kms-service.js";
 import { PrometheusSink } from "../server/prometheus.js";
 import { AesGcmKeyCipher, generateMasterKey, loadMasterKey, MASTER_KEY_ENV } from "../store/cipher.js";
 import { PostgresKeyStore } from "../store/postgres-key-store.js";
@@ -38,6 +50,12 @@ export interface KmsCommandOptions {
    * between two of them, and one SAE `app-<node>` per end node. Default: the built-in three sites.
    */
   topology?: string;
+  /** `--site`: run only these KMEs here (repeatable). Default: every KME of the network. */
+  site?: readonly string[];
+  /** `--peer ID=URL`: where each KME not run here is reached (repeatable); only with `--site`. */
+  peer?: readonly string[];
+  /** `--host`: the interface the KMEs listen on. Default 127.0.0.1. */
+  host?: string;
 }
 
 /** Sites, SAEs and QKD links of the network a `qnet kms` run serves. */
@@ -147,11 +165,50 @@ export interface KeyServiceOptions {
   log: (entry: Record<string, unknown>) => void;
   /** Return before the pools are first filled (they fill in the background). Default false. */
   fillInBackground?: boolean;
+  /** The KMEs run here. Default: every KME of `layout`. */
+  sites?: readonly string[];
+  /** Where each KME of `layout` not run here is reached, by KME ID (with `sites`). */
+  peers?: Readonly<Record<string, string>>;
+  /** The interface the KMEs listen on. Default 127.0.0.1. */
+  host?: string;
 }
 
 /**
- * Starts one KME per site of `layout` with development certificates (made on first run in
- * `<dir>/pki`), a master key, stores and simulated QKD links filling the pools.
+ * The ML-KEM-768 key pair of a KME run here, kept in the PKI directory (`kme-<id>-mlkem.pub`, and the
+ * secret key in `kme-<id>-mlkem-key.b64`, mode 0600), made on first use: KMEs in other processes read
+ * the public key from their copy of the directory.
+ */
+function ownPqcKeyPair(pki: string, kmeId: string): PqcKeyPair {
+  const pub = join(pki, `kme-${kmeId}-mlkem.pub`);
+  const secret = join(pki, `kme-${kmeId}-mlkem-key.b64`);
+  if (existsSync(pub) && existsSync(secret)) {
+    const publicKey = readBase64File(pub);
+    if (publicKey)
+      return {
+        publicKey,
+        secretKey: new Uint8Array(Buffer.from(readFileSync(secret, "utf8").trim(), "base64")),
+      };
+  }
+  const pair = pqcKeyPair((n) => new Uint8Array(randomBytes(n)));
+  writeFileSync(secret, `${Buffer.from(pair.secretKey).toString("base64")}\n`, { mode: 0o600 });
+  chmodSync(secret, 0o600);
+  writeFileSync(pub, `${Buffer.from(pair.publicKey).toString("base64")}\n`);
+  return pair;
+}
+
+/** An ML-KEM-768 public key in base64 from a file, or undefined when it is missing or not one. */
+function readBase64File(file: string): Uint8Array | undefined {
+  if (!existsSync(file)) return undefined;
+  const key = new Uint8Array(Buffer.from(readFileSync(file, "utf8").trim(), "base64"));
+  return key.length === ML_KEM_768_PUBLIC_KEY_BYTES ? key : undefined;
+}
+
+/**
+ * Starts one KME per site of `layout` (or only those of `sites`, the others being `peers`) with
+ * development certificates (made on first run in `<dir>/pki`), a master key, stores and simulated QKD
+ * links filling the pools. Split across processes, each runs its own copy of its links' simulated
+ * sources (seeded by the link ID, so both ends get the same blocks) and keeps its ML-KEM key pair in
+ * `<dir>/pki`.
  */
 export async function startKeyService(
   opts: KeyServiceOptions,
@@ -163,8 +220,17 @@ export async function startKeyService(
     throw new InputError(`cannot create the data directory '${opts.dir}': ${(e as Error).message}`);
   }
   const pki = join(opts.dir, "pki");
-  const missingKmes = layout.kmes.filter((id) => !existsSync(join(pki, `kme-${id}.pem`)));
-  const missingSaes = layout.saes.map((s) => s.saeId).filter((id) => !existsSync(join(pki, `sae-${id}.pem`)));
+  // Split across machines, each needs only its own KMEs' and SAEs' certificates (from the shared CA).
+  const here = new Set(opts.sites ?? layout.kmes);
+  const missingKmes = layout.kmes.filter((id) => here.has(id) && !existsSync(join(pki, `kme-${id}.pem`)));
+  const missingSaes = layout.saes
+    .filter((s) => here.has(s.kmeId))
+    .map((s) => s.saeId)
+    .filter((id) => !existsSync(join(pki, `sae-${id}.pem`)));
+  if (opts.sites !== undefined && !existsSync(join(pki, "ca.pem")))
+    throw new InputError(
+      `no development CA in ${pki}: sites in separate processes must share one; make it once with \`qnet certs --out ${pki} --kme <every KME> --sae <every SAE> --host <their host names>\` and copy the directory to every site's --dir`,
+    );
   if (missingKmes.length > 0 || missingSaes.length > 0)
     await runCertsCommand({
       out: pki,
@@ -178,6 +244,13 @@ export async function startKeyService(
   } catch (e) {
     throw new InputError((e as Error).message);
   }
+  const local = opts.sites ?? layout.kmes;
+  let pqcPairs: PqcKeyPair[] | undefined;
+  try {
+    pqcPairs = opts.sites === undefined ? undefined : local.map((id) => ownPqcKeyPair(pki, id));
+  } catch (e) {
+    throw new InputError(`cannot read or write the ML-KEM keys in ${pki}: ${(e as Error).message}`);
+  }
   const stores: KeyStore[] = [];
   const openStore = async (kmeId: string): Promise<KeyStore> => {
     if (opts.store === "memory") return new MemoryKeyStore();
@@ -186,15 +259,31 @@ export async function startKeyService(
     return SqliteKeyStore.open(join(opts.dir, `${kmeId}.db`), cipher);
   };
   try {
-    for (const id of layout.kmes) stores.push(await openStore(id));
+    for (const id of local) stores.push(await openStore(id));
   } catch (e) {
     for (const s of stores) await s.close();
     throw new InputError(`cannot open the key store: ${(e as Error).message}`);
   }
+  // Split across processes, the KMEs' ML-KEM keys live in the PKI directory, so that each process
+  // knows the others' public keys (all in one process, they are made at start and never leave it).
+  const split = opts.sites !== undefined;
+  const peers: KmsPeerSpec[] = Object.entries(opts.peers ?? {}).map(([kmeId, url]) => {
+    const pqcPublicKey = readBase64File(join(pki, `kme-${kmeId}-mlkem.pub`));
+    return { kmeId, url, ...(pqcPublicKey ? { pqcPublicKey } : {}) };
+  });
+  const noPqcKey = peers.filter((p) => !p.pqcPublicKey).map((p) => p.kmeId);
+  if (noPqcKey.length > 0)
+    log({
+      level: "warn",
+      event: "no-pqc-key",
+      kmes: noPqcKey,
+      message: `no ML-KEM public key in ${pki} for ${noPqcKey.join(", ")}: no post-quantum fallback keys are sent to them (copy their kme-<id>-mlkem.pub files there)`,
+    });
   const spec: KmsNetworkSpec = {
     sink,
-    sites: layout.kmes.map((kmeId, i) => ({
+    sites: local.map((kmeId, i) => ({
       kmeId,
+      ...(opts.host !== undefined ? { host: opts.host } : {}),
       port: port === 0 ? 0 : port + i,
       store: stores[i],
       tls: {
@@ -202,7 +291,9 @@ export async function startKeyService(
         keyFile: join(pki, `kme-${kmeId}-key.pem`),
         caFile: join(pki, "ca.pem"),
       },
+      ...(pqcPairs ? { pqcKeyPair: pqcPairs[i] } : {}),
     })),
+    ...(split ? { peers } : {}),
     saes: layout.saes,
     ...(metricsPort !== undefined ? { metrics: { port: metricsPort } } : {}),
     links: layout.links.map((l) => ({
@@ -238,6 +329,62 @@ export async function startKeyService(
   return { running, pki };
 }
 
+/**
+ * `--site` and `--peer`: the KMEs run here and the URLs of all the others, checked against the
+ * layout. Undefined sites: everything runs here.
+ */
+function splitFlags(
+  opts: Pick<KmsCommandOptions, "site" | "peer">,
+  layout: KmsLayout,
+): { sites?: string[]; peers?: Record<string, string> } {
+  const siteFlags = opts.site ?? [];
+  const peerFlags = opts.peer ?? [];
+  if (siteFlags.length === 0) {
+    if (peerFlags.length > 0)
+      throw new UsageError("--peer needs --site: without --site every KME runs in this process");
+    return {};
+  }
+  const known = new Set(layout.kmes);
+  const sites: string[] = [];
+  for (const id of siteFlags) {
+    if (!known.has(id))
+      throw new UsageError(`--site: no KME '${id}' in the network; its KMEs are ${layout.kmes.join(", ")}`);
+    if (sites.includes(id)) throw new UsageError(`--site: '${id}' is given twice`);
+    sites.push(id);
+  }
+  const peers: Record<string, string> = {};
+  for (const text of peerFlags) {
+    const eq = text.indexOf("=");
+    if (eq <= 0) throw new UsageError(`--peer: expected ID=https://host:port, got '${text}'`);
+    const id = text.slice(0, eq);
+    const url = text.slice(eq + 1);
+    if (!known.has(id))
+      throw new UsageError(`--peer: no KME '${id}' in the network; its KMEs are ${layout.kmes.join(", ")}`);
+    if (sites.includes(id))
+      throw new UsageError(`--peer: '${id}' runs here (--site), it cannot also be a peer`);
+    if (id in peers) throw new UsageError(`--peer: '${id}' is given twice`);
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new UsageError(`--peer ${id}: expected a URL https://host:port, got '${url}'`);
+    }
+    if (parsed.protocol !== "https:" || parsed.hostname === "")
+      throw new UsageError(`--peer ${id}: expected an https:// URL with a host, got '${url}'`);
+    if (parsed.username || parsed.password || parsed.search || parsed.hash)
+      throw new UsageError(
+        `--peer ${id}: the URL may not carry credentials, a query or a fragment: '${url}'`,
+      );
+    peers[id] = url.replace(/\/+$/, "");
+  }
+  const missing = layout.kmes.filter((id) => !sites.includes(id) && !(id in peers));
+  if (missing.length > 0)
+    throw new UsageError(
+      `every KME not run here needs --peer ID=https://host:port; missing: ${missing.join(", ")}`,
+    );
+  return { sites, peers };
+}
+
 /** Starts the built-in network; returns it running, with the text to print. */
 export async function runKmsCommand(
   opts: KmsCommandOptions,
@@ -266,6 +413,9 @@ export async function runKmsCommand(
       ? DEV_LAYOUT()
       : kmsLayoutOfTopology(loadTopology(opts.topology), opts.topology);
   const poolBits = flagBits ?? layout.poolBits ?? DEFAULT_POOL_BITS;
+  const { sites, peers } = splitFlags(opts, layout);
+  const host = opts.host;
+  if (host !== undefined && host.trim() === "") throw new UsageError("--host: expected an address, got ''");
   const { running, pki } = await startKeyService({
     dir: opts.dir,
     layout,
@@ -276,6 +426,8 @@ export async function runKmsCommand(
     sink: new PrometheusSink(),
     ...(metricsPort !== undefined ? { metricsPort } : {}),
     log,
+    ...(sites ? { sites, peers } : {}),
+    ...(host !== undefined ? { host } : {}),
   });
   // The example pair: two SAEs at the ends of the first QKD link that joins two SAEs' sites.
   const saeAt = (kme: string) => layout.saes.find((s) => s.kmeId === kme);
@@ -286,7 +438,8 @@ export async function runKmsCommand(
     "",
     ...layout.kmes.map((id) => {
       const saes = layout.saes.filter((s) => s.kmeId === id).map((s) => s.saeId);
-      return `  ${id}  ${running.urls[id]}  (${saes.length > 0 ? `SAE ${saes.join(", ")}` : "trusted node"})`;
+      const elsewhere = sites && !sites.includes(id) ? ", runs elsewhere" : "";
+      return `  ${id}  ${running.urls[id]}  (${saes.length > 0 ? `SAE ${saes.join(", ")}` : "trusted node"}${elsewhere})`;
     }),
     "",
     `  QKD links: ${layout.links.map((l) => `${l.linkId} (${l.lengthKm} km)`).join(", ")}; pools kept at ${poolBits} bits per direction`,
@@ -304,6 +457,10 @@ export async function runKmsCommand(
   return { running, report: `${lines.join("\n")}\n` };
 }
 
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
 /** Adds `qnet kms` to the program. */
 export function registerKmsCommand(program: Command, out: (s: string) => void): void {
   program
@@ -311,7 +468,8 @@ export function registerKmsCommand(program: Command, out: (s: string) => void): 
     .description(
       "run the key management service on this machine: three sites joined by simulated QKD links (or the " +
         "end and trusted nodes of --topology), each KME serving ETSI GS QKD 014 over mutual TLS, with " +
-        "development certificates made on first run",
+        "development certificates made on first run; with --site, only those KMEs run here and the others " +
+        "are --peer URLs (one KME per machine)",
     )
     .option("--dir <dir>", "data directory (certificates, master key, SQLite stores)", "qnet-kms")
     .option(
@@ -319,6 +477,19 @@ export function registerKmsCommand(program: Command, out: (s: string) => void): 
       "serve a topology file's network: a KME per end or trusted node, its key_service section's SAEs",
     )
     .option("--port <port>", "port of the first KME; the others take the next ones (0: free ports)", "8443")
+    .option(
+      "--site <id>",
+      "run only this KME here (repeatable); every other KME of the network needs a --peer",
+      collect,
+      [],
+    )
+    .option(
+      "--peer <id=url>",
+      "where a KME not run here is reached, e.g. kme-b=https://site-b:8443 (repeatable)",
+      collect,
+      [],
+    )
+    .option("--host <address>", "the interface the KMEs listen on (default 127.0.0.1; 0.0.0.0 for all)")
     .addOption(
       new Option("--store <kind>", "key store").choices(["sqlite", "memory", "postgres"]).default("sqlite"),
     )

@@ -16,6 +16,13 @@ import type { KeyUnit } from "./key-store.js";
 export interface SuppliedBlock {
   /** Unique for the link, e.g. "<link>:<block index>". */
   blockId: string;
+  /**
+   * The block's position in the link's output, increasing (gaps allowed: blocks that fail
+   * verification are never delivered). Default: the integer after the block ID's last colon (see
+   * {@link blockIndex}). Both ends of a link run in step on it: which block comes first, and which
+   * blocks a store already holds.
+   */
+  index?: number;
   /** The key at end A and at end B, as bytes (equal for a correct block). */
   keyA: Uint8Array;
   keyB: Uint8Array;
@@ -25,7 +32,22 @@ export interface SuppliedBlock {
   readyNs: number;
 }
 
-/** A source of key blocks for one link. */
+/**
+ * A block's position in its link's output: `block.index`, else the integer after the last colon of its
+ * ID (`"a-b:12"` is 12). Undefined when neither says.
+ */
+export function blockIndex(block: { blockId: string; index?: number }): number | undefined {
+  if (block.index !== undefined) return block.index;
+  const m = /:(\d{1,15})$/.exec(block.blockId);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * A source of key blocks for one link. A source made again with the same configuration (a device
+ * restarted, a simulation with the same seed) must deliver the same blocks in the same order: the
+ * suppliers skip the blocks a store already holds after a restart, and the two ends of a link in
+ * separate processes each run their own copy of the link's source.
+ */
 export interface KeySource {
   /** The link's canonical ID; also the pool name at both ends. */
   readonly linkId: string;
@@ -57,6 +79,7 @@ export class SimulatedQkdKeySource implements KeySource {
       if (b.status === "delivered") {
         return {
           blockId: `${this.linkId}:${b.index}`,
+          index: b.index,
           keyA: bitsToBytes(b.aliceKey),
           keyB: bitsToBytes(b.bobKey),
           parameterSet: b.parameterSet,

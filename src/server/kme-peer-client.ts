@@ -1,7 +1,8 @@
 /**
  * The KME-to-KME channel over mutual-TLS HTTPS: the client side of the internal `/kmapi/v1/` routes
  * (`kme-peer-routes.ts`). One {@link HttpsKmePeers} per KME carries its reservations ({@link PeerKmes}),
- * relay hops ({@link RelayTransport}) and post-quantum fallback keys ({@link PqcTransport}) to the
+ * relay hops ({@link RelayTransport}), post-quantum fallback keys ({@link PqcTransport}) and, for a
+ * link whose other end runs in another process, its supply notices ({@link SupplyTransport}) to the
  * neighbouring KMEs.
  *
  * Security: every connection presents this KME's client certificate and trusts only the network CA; the
@@ -15,7 +16,9 @@
  *   promise: the outcome is **unknown**, and the Kme, the relay and the fallback treat it so (the Kme
  *   asks `exists` later or discards the key's units; the relay and the fallback discard their units);
  * - a 400 or 401 means the peer refused the request before acting on it: `reserve` resolves
- *   `"refused"`, `relayHop` and `pqcReserve` resolve `refused` with nothing consumed.
+ *   `"refused"`, `relayHop` and `pqcReserve` resolve `refused` with nothing consumed;
+ * - `supply` resolves only on a 200 acknowledgement and rejects otherwise (the leader keeps the block
+ *   and offers it again); a 409 (the ends out of step) rejects with the follower's reason.
  * Error messages name the peer and the path, never a body (bodies carry ciphertexts and unit IDs).
  *
  * @module
@@ -26,6 +29,7 @@ import type { PeerKmes, PeerReservation, PeerReserveOutcome } from "../kms/kme.j
 import type { PqcReserveOutcome, PqcReserveRequest, PqcTransport } from "../kms/pqc-fallback.js";
 import type { RelayMessage } from "../kms/relay.js";
 import type { RelayHopOutcome, RelayTransport } from "../kms/relay-service.js";
+import type { SupplyAck, SupplyNotice, SupplyTransport } from "../kms/supplier.js";
 
 /** The prefix of the internal KME-to-KME routes. */
 export const KME_PEER_API_PREFIX = "/kmapi/v1";
@@ -60,6 +64,11 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_SOCKETS = 8;
 const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024;
 
+/** Statuses whose answer a call reads; any other rejects. */
+const ANSWERED_STATUSES: readonly number[] = [200, 400, 401];
+/** A supply notice also reads the follower's 409 (out of step) for its reason. */
+const SUPPLY_STATUSES: readonly number[] = [200, 400, 401, 409];
+
 /** A call that got no usable answer (the outcome is unknown to the caller). */
 export class KmePeerError extends Error {
   override readonly name = "KmePeerError";
@@ -74,7 +83,7 @@ interface Peer {
  * An HTTPS client to the neighbouring KMEs. See the module documentation for the failure contract.
  * Call {@link HttpsKmePeers.close} when done, to close the pooled connections.
  */
-export class HttpsKmePeers implements PeerKmes, RelayTransport, PqcTransport {
+export class HttpsKmePeers implements PeerKmes, RelayTransport, PqcTransport, SupplyTransport {
   readonly kmeId: string;
   private readonly peers = new Map<string, Peer>();
   private readonly timeoutMs: number;
@@ -198,6 +207,35 @@ export class HttpsKmePeers implements PeerKmes, RelayTransport, PqcTransport {
     throw this.unreadable(peerKmeId, "pqc");
   }
 
+  /**
+   * Tells the follower of a link to add its share of a block (`POST /kmapi/v1/supply`). Resolves with
+   * its acknowledgement; rejects on anything else, with the follower's reason when it answers 409 (the
+   * two ends out of step).
+   */
+  async supply(peerKmeId: string, notice: SupplyNotice): Promise<SupplyAck> {
+    const answer = await this.post(
+      peerKmeId,
+      "supply",
+      { pool: notice.pool, blockId: notice.blockId },
+      SUPPLY_STATUSES,
+    );
+    const b = answer.body as { added?: unknown; lastBlockId?: unknown; message?: unknown } | null;
+    if (answer.status === 200) {
+      if (typeof b?.added === "boolean" && typeof b.lastBlockId === "string")
+        return { added: b.added, lastBlockId: b.lastBlockId };
+      throw this.unreadable(peerKmeId, "supply");
+    }
+    const why =
+      answer.status === 409 && typeof b?.message === "string"
+        ? `out of step: ${b.message.slice(0, 500)}`
+        : answer.status === 401
+          ? "the peer does not take this KME's supply for that pool (401)"
+          : refusal(answer);
+    throw new KmePeerError(
+      `KME ${peerKmeId} did not add block ${notice.blockId} of pool ${notice.pool}: ${why}`,
+    );
+  }
+
   /** Closes the pooled connections. Calls made afterwards open new ones. */
   close(): void {
     for (const p of this.peers.values()) p.agent.destroy();
@@ -210,10 +248,15 @@ export class HttpsKmePeers implements PeerKmes, RelayTransport, PqcTransport {
   }
 
   /**
-   * POSTs JSON to the peer. Resolves with 200, 400 and 401 answers (body parsed when JSON); rejects
-   * with a {@link KmePeerError} on anything else, including other statuses.
+   * POSTs JSON to the peer. Resolves with 200, 400 and 401 answers (or those of `statuses`; body parsed
+   * when JSON); rejects with a {@link KmePeerError} on anything else, including other statuses.
    */
-  private post(peerKmeId: string, what: string, body: unknown): Promise<{ status: number; body: unknown }> {
+  private post(
+    peerKmeId: string,
+    what: string,
+    body: unknown,
+    statuses: readonly number[] = ANSWERED_STATUSES,
+  ): Promise<{ status: number; body: unknown }> {
     const peer = this.peers.get(peerKmeId);
     if (!peer)
       return Promise.reject(new KmePeerError(`KME ${this.kmeId} has no address for KME ${peerKmeId}`));
@@ -255,7 +298,7 @@ export class HttpsKmePeers implements PeerKmes, RelayTransport, PqcTransport {
           res.on("end", () => {
             if (settled) return;
             const status = res.statusCode ?? 0;
-            if (status !== 200 && status !== 400 && status !== 401) return fail(`HTTP ${status}`);
+            if (!statuses.includes(status)) return fail(`HTTP ${status}`);
             const text = Buffer.concat(chunks).toString("utf8");
             let parsed: unknown = null;
             if (text.length > 0) {

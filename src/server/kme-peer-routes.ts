@@ -8,10 +8,13 @@
  * | `POST /kmapi/v1/exists` | `{ "pool", "keyId" }` | `{ "exists": boolean }` (false voids the key ID) | neighbours |
  * | `POST /kmapi/v1/relay` | `{ "messages": [RelayMessage, …] }` | a `RelayHopOutcome` | neighbours |
  * | `POST /kmapi/v1/pqc` | a `PqcReserveRequest` | a `PqcReserveOutcome` | known KMEs |
+ * | `POST /kmapi/v1/supply` | `{ "pool", "blockId" }` | `{ "added": boolean, "lastBlockId" }`; 409 out of step | the link's leader |
  *
  * The caller is identified by its client certificate (`identifyKme`, typically its common name). Only
  * a neighbouring KME (one this KME shares a QKD pool with) may reserve, ask or relay; the fallback may
- * also come from a KME reached by relay, so `/pqc` accepts any known KME. Anyone else gets 401 before
+ * also come from a KME reached by relay, so `/pqc` accepts any known KME. `/supply` accepts only the
+ * leading end of a link whose following end this KME is, and only for that link's pool (a link with
+ * both ends in one process has no notices). Anyone else gets 401 before
  * the body is read, and the refusal is audited. Bodies are validated strictly (JSON only, known fields
  * only, types and bounds): anything malformed is 400 with an Error body `{ "message" }`. A failure of
  * this KME (its store) is 503 with a generic Error body, which the client treats as "outcome unknown".
@@ -19,10 +22,12 @@
  * @module
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { blockIndex } from "../kms/key-source.js";
 import type { KeyStore } from "../kms/key-store.js";
 import type { Kme, PeerReservation } from "../kms/kme.js";
 import { type PqcFallback, parsePqcRequest, pqcUnitsReceived } from "../kms/pqc-fallback.js";
 import { parseRelayBatch, type RelayService } from "../kms/relay-service.js";
+import type { SupplyFollower, SupplyNotice } from "../kms/supplier.js";
 import { KME_PEER_API_PREFIX } from "./kme-peer-client.js";
 
 /** Options of {@link registerKmePeerRoutes}. */
@@ -44,6 +49,11 @@ export interface KmePeerRoutesOptions {
   relay?: RelayService;
   /** The post-quantum fallback of this KME; without it `/pqc` refuses every key. */
   pqc?: PqcFallback;
+  /**
+   * The links this KME follows in supply (their leading end runs in another process): the only
+   * callers of `/supply` are their leaders, each for its own link's pool. Default none.
+   */
+  supply?: readonly SupplyFollower[];
   /** Largest request body, bytes. Default 4 MiB (a relay batch of 1024 keys of 8192 bits fits). */
   bodyLimitBytes?: number;
 }
@@ -73,6 +83,8 @@ function peerRoutes(scope: FastifyInstance, options: KmePeerRoutesOptions): void
   const bodyLimit = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
   const neighbours = new Set(options.neighbours);
   const known = new Set([...options.neighbours, ...(options.knownKmes ?? [])]);
+  const followers = options.supply ?? [];
+  const supplyLeaders = new Set(followers.map((f) => f.leader));
   const callers = new WeakMap<FastifyRequest, string>();
 
   scope.removeAllContentTypeParsers();
@@ -91,7 +103,12 @@ function peerRoutes(scope: FastifyInstance, options: KmePeerRoutesOptions): void
       caller = null;
     }
     const path = request.url.split("?")[0];
-    const allowed = path === `${KME_PEER_API_PREFIX}/pqc` ? known : neighbours;
+    const allowed =
+      path === `${KME_PEER_API_PREFIX}/pqc`
+        ? known
+        : path === `${KME_PEER_API_PREFIX}/supply`
+          ? supplyLeaders
+          : neighbours;
     if (caller === null || !allowed.has(caller)) {
       await kme.auditUnauthorised(caller, `kmapi ${request.method} ${path.slice(0, 120)}`);
       return reply.code(401).send();
@@ -155,12 +172,35 @@ function peerRoutes(scope: FastifyInstance, options: KmePeerRoutesOptions): void
     return ok(reply, await options.pqc.receive(caller(request), pqcRequest));
   });
 
+  scope.post("/supply", routeOptions, async (request, reply) => {
+    let notice: SupplyNotice;
+    try {
+      notice = parseSupplyNotice(request.body);
+    } catch (error) {
+      return badRequest(reply, error);
+    }
+    const from = caller(request);
+    const follower = followers.find((f) => f.pool === notice.pool && f.leader === from);
+    if (!follower) {
+      // A leader of another link naming this one's pool: not the link's other end.
+      await kme.auditUnauthorised(
+        from,
+        `kmapi POST ${KME_PEER_API_PREFIX}/supply (pool ${notice.pool.slice(0, 120)})`,
+      );
+      return reply.code(401).send();
+    }
+    const outcome = await follower.receive(notice);
+    if (outcome.status === "out-of-step")
+      return reply.code(409).type("application/json; charset=utf-8").send({ message: outcome.reason });
+    return ok(reply, { added: outcome.added, lastBlockId: outcome.lastBlockId });
+  });
+
   scope.setNotFoundHandler(async (request, reply) =>
     reply
       .code(404)
       .type("application/json; charset=utf-8")
       .send({
-        message: `no such KME-to-KME method: ${request.method} ${request.url.split("?")[0].slice(0, 120)}; the API has POST reserve, exists, relay and pqc under ${KME_PEER_API_PREFIX}`,
+        message: `no such KME-to-KME method: ${request.method} ${request.url.split("?")[0].slice(0, 120)}; the API has POST reserve, exists, relay, pqc and supply under ${KME_PEER_API_PREFIX}`,
       }),
   );
 
@@ -255,4 +295,13 @@ function parseReservation(body: unknown): PeerReservation {
 function parseExists(body: unknown): { pool: string; keyId: string } {
   const b = fieldsOf(body, "exists question", ["pool", "keyId"]);
   return { pool: checkId(b.pool, "exists: pool"), keyId: checkId(b.keyId, "exists: keyId") };
+}
+
+/** @throws RangeError on a malformed supply notice. */
+function parseSupplyNotice(body: unknown): SupplyNotice {
+  const b = fieldsOf(body, "supply notice", ["pool", "blockId"]);
+  const notice = { pool: checkId(b.pool, "supply: pool"), blockId: checkId(b.blockId, "supply: blockId") };
+  if (blockIndex({ blockId: notice.blockId }) === undefined)
+    throw new RangeError("supply: blockId must end in :<block index>");
+  return notice;
 }

@@ -4,16 +4,28 @@
  * suppliers that keep every QKD link's pool filled at both ends. KMEs reach each other over HTTPS with
  * their own certificates (reservations, trusted-node relay, post-quantum fallback), exactly as they
  * would on separate machines.
+ *
+ * One process may run every site of a network, or only some of them (down to one KME per machine):
+ * the others are then `peers`, reached by URL. A link with both ends here is supplied by one
+ * {@link KeySupplier} writing both stores; a link with one end here is supplied across processes, each
+ * end with its own copy of the link's source: the end with the smaller KME ID leads
+ * ({@link SupplyLeader}) and tells the other ({@link SupplyFollower}) over `POST /kmapi/v1/supply`.
  */
 import { randomBytes } from "node:crypto";
 import Fastify, { type FastifyInstance } from "fastify";
 import type { KeySource } from "../kms/key-source.js";
 import type { KeyStore } from "../kms/key-store.js";
 import { Kme, type KmeLimits, type KmePool, type SaeRegistration } from "../kms/kme.js";
-import { pqcKeyPair } from "../kms/pqc.js";
+import { type PqcKeyPair, pqcKeyPair } from "../kms/pqc.js";
 import { createPqcFallback } from "../kms/pqc-fallback.js";
 import { RelayService, type RelayTopologyLink } from "../kms/relay-service.js";
-import { KeySupplier } from "../kms/supplier.js";
+import {
+  KeySupplier,
+  type PoolSupplier,
+  SupplyFollower,
+  SupplyLeader,
+  supplyLeaderOf,
+} from "../kms/supplier.js";
 import { HttpsKmePeers } from "./kme-peer-client.js";
 import { registerKmePeerRoutes } from "./kme-peer-routes.js";
 import { KMS_SERVER_OPTIONS, registerKmsRoutes } from "./kms-routes.js";
@@ -29,23 +41,44 @@ export interface KmsSiteSpec {
   port: number;
   store: KeyStore;
   tls: MtlsFiles;
+  /**
+   * Its ML-KEM-768 key pair for the post-quantum fallback. Default: made at start (enough when every
+   * KME that may send it fallback keys runs in this process).
+   */
+  pqcKeyPair?: PqcKeyPair;
+}
+
+/** A KME of the network that runs elsewhere (another process or machine). */
+export interface KmsPeerSpec {
+  kmeId: string;
+  /** Base URL of its API, `https://host:port`. */
+  url: string;
+  /** Its ML-KEM-768 public key; without it no post-quantum fallback key is sent to it. */
+  pqcPublicKey?: Uint8Array;
 }
 
 /** One QKD link between two sites and where its key comes from. */
 export interface KmsLinkSpec {
   linkId: string;
-  /** The KME IDs at its ends. */
+  /** The KME IDs at its ends (either may be a peer; a link with no end here is only a relay route). */
   a: string;
   b: string;
   /** Bits per pool unit, a positive multiple of 8. */
   unitBits: number;
+  /**
+   * Where the key comes from: with both ends here, the link; with one end here, that end's copy of it
+   * (the other end's process runs its own, delivering the same blocks).
+   */
   source: KeySource;
   /** Keep each end's own direction filled to at least this many bits. */
   targetBits: number;
 }
 
 export interface KmsNetworkSpec {
+  /** The KMEs run in this process. */
   sites: readonly KmsSiteSpec[];
+  /** The network's other KMEs, run elsewhere. Default none (every KME runs here). */
+  peers?: readonly KmsPeerSpec[];
   saes: readonly SaeRegistration[];
   links: readonly KmsLinkSpec[];
   /** Which certificate field names the SAE. Default `cn`. */
@@ -81,7 +114,10 @@ export interface RunningKms {
   metricsUrl?: string;
   sink: PrometheusSink;
   kmes: ReadonlyMap<string, Kme>;
-  suppliers: readonly KeySupplier[];
+  /** What fills the pools: a link with both ends here, or one this process leads. */
+  suppliers: readonly PoolSupplier[];
+  /** The links whose supply another process leads (this end adds what it is told). */
+  followers: readonly SupplyFollower[];
   /** Tops every pool up now (what the background loop does every interval). */
   fillNow(): Promise<void>;
   /** Stops the suppliers and the servers and closes the stores. */
@@ -92,10 +128,11 @@ export interface RunningKms {
 export function checkKmsNetworkSpec(spec: KmsNetworkSpec): void {
   const problems: string[] = [];
   const sites = new Set<string>();
-  for (const s of spec.sites) {
+  for (const s of [...spec.sites, ...(spec.peers ?? [])]) {
     if (sites.has(s.kmeId)) problems.push(`KME '${s.kmeId}' is defined twice`);
     sites.add(s.kmeId);
   }
+  if (spec.sites.length === 0) problems.push("no site runs here");
   for (const sae of spec.saes)
     if (!sites.has(sae.kmeId))
       problems.push(`SAE '${sae.saeId}' names KME '${sae.kmeId}', which is not a site`);
@@ -111,25 +148,53 @@ export function checkKmsNetworkSpec(spec: KmsNetworkSpec): void {
   if (problems.length > 0) throw new RangeError(`invalid KMS network: ${problems.join("; ")}`);
 }
 
-/** Starts every site's KME and server, recovers pending keys, fills the pools once and keeps them filled. */
+/**
+ * Starts every site's KME and server, recovers pending keys, fills the pools once and keeps them filled.
+ * With `peers`, only `sites` run here: links to a peer are supplied across processes (see the module
+ * documentation), and filling them waits for the peer to answer.
+ */
 export async function startKmsNetwork(spec: KmsNetworkSpec): Promise<RunningKms> {
   checkKmsNetworkSpec(spec);
   const log = spec.log ?? (() => {});
   const sink = spec.sink ?? new PrometheusSink();
   const random = (n: number) => new Uint8Array(randomBytes(n));
   const clock = () => Date.now();
-  const kmeIds = spec.sites.map((s) => s.kmeId);
+  const peers = spec.peers ?? [];
+  const localIds = new Set(spec.sites.map((s) => s.kmeId));
+  const kmeIds = [...spec.sites.map((s) => s.kmeId), ...peers.map((p) => p.kmeId)];
   const relayLinks: RelayTopologyLink[] = spec.links.map((l) => ({
     kmeIds: [l.a, l.b],
     pool: l.linkId,
     unitBits: l.unitBits,
   }));
-  const pqcPairs = new Map(kmeIds.map((id) => [id, pqcKeyPair(random)]));
+  const pqcPairs = new Map(spec.sites.map((s) => [s.kmeId, s.pqcKeyPair ?? pqcKeyPair(random)]));
+  const pqcPublicKeys = new Map<string, Uint8Array>([
+    ...[...pqcPairs].map(([id, pair]) => [id, pair.publicKey] as const),
+    ...peers.flatMap((p) => (p.pqcPublicKey ? [[p.kmeId, p.pqcPublicKey] as const] : [])),
+  ]);
   const kmes = new Map<string, Kme>();
   const clients = new Map<string, HttpsKmePeers>();
   const servers: FastifyInstance[] = [];
   const urls: Record<string, string> = {};
   const identity = spec.identity ?? "cn";
+  const storeOf = (kmeId: string) => spec.sites.find((s) => s.kmeId === kmeId)!.store;
+  // Links with one end here: that end leads (the smaller KME ID) or follows.
+  const crossing = spec.links.filter((l) => localIds.has(l.a) !== localIds.has(l.b));
+  const followers = crossing
+    .filter((l) => !localIds.has(supplyLeaderOf(l.a, l.b)))
+    .map((l) => {
+      const here = localIds.has(l.a) ? l.a : l.b;
+      return new SupplyFollower({
+        source: l.source,
+        local: { kmeId: here, store: storeOf(here) },
+        peerKmeId: here === l.a ? l.b : l.a,
+        end: here === l.a ? "a" : "b",
+        unitBits: l.unitBits,
+        clock,
+        sink,
+        log,
+      });
+    });
   const closeAll = async () => {
     for (const c of clients.values()) c.close();
     await Promise.all(servers.map((s) => s.close()));
@@ -170,9 +235,7 @@ export async function startKmsNetwork(spec: KmsNetworkSpec): Promise<RunningKms>
           : createPqcFallback({
               kmeId: id,
               store: site.store,
-              peerPublicKeys: Object.fromEntries(
-                kmeIds.filter((k) => k !== id).map((k) => [k, pqcPairs.get(k)!.publicKey]),
-              ),
+              peerPublicKeys: Object.fromEntries([...pqcPublicKeys].filter(([k]) => k !== id)),
               secretKey: pqcPairs.get(id)!.secretKey,
               transport: client,
               random,
@@ -209,6 +272,7 @@ export async function startKmsNetwork(spec: KmsNetworkSpec): Promise<RunningKms>
         knownKmes: kmeIds.filter((k) => k !== id),
         relay,
         ...(pqc ? { pqc } : {}),
+        supply: followers.filter((f) => f.kmeId === id),
       });
       const host = site.host ?? "127.0.0.1";
       await app.listen({ host, port: site.port });
@@ -218,6 +282,7 @@ export async function startKmsNetwork(spec: KmsNetworkSpec): Promise<RunningKms>
       servers.push(app);
       log({ level: "info", event: "listening", kme: id, url: urls[id] });
     }
+    for (const p of peers) urls[p.kmeId] = p.url;
     for (const [id, client] of clients)
       for (const other of kmeIds) if (other !== id) client.setPeer(other, { url: urls[other] });
     for (const [kmeId, kme] of kmes) {
@@ -229,19 +294,54 @@ export async function startKmsNetwork(spec: KmsNetworkSpec): Promise<RunningKms>
     throw e;
   }
 
-  const storeOf = (kmeId: string) => spec.sites.find((s) => s.kmeId === kmeId)!.store;
-  const suppliers = spec.links.map(
-    (l) =>
-      new KeySupplier({
-        source: l.source,
-        a: { kmeId: l.a, store: storeOf(l.a) },
-        b: { kmeId: l.b, store: storeOf(l.b) },
-        unitBits: l.unitBits,
-        targetBits: l.targetBits,
-        clock,
-        sink,
-      }),
+  const suppliers: PoolSupplier[] = [];
+  for (const l of spec.links) {
+    if (localIds.has(l.a) && localIds.has(l.b))
+      suppliers.push(
+        new KeySupplier({
+          source: l.source,
+          a: { kmeId: l.a, store: storeOf(l.a) },
+          b: { kmeId: l.b, store: storeOf(l.b) },
+          unitBits: l.unitBits,
+          targetBits: l.targetBits,
+          clock,
+          sink,
+          log,
+        }),
+      );
+    else if (localIds.has(supplyLeaderOf(l.a, l.b))) {
+      const here = supplyLeaderOf(l.a, l.b);
+      suppliers.push(
+        new SupplyLeader({
+          source: l.source,
+          local: { kmeId: here, store: storeOf(here) },
+          peerKmeId: here === l.a ? l.b : l.a,
+          end: here === l.a ? "a" : "b",
+          unitBits: l.unitBits,
+          targetBits: l.targetBits,
+          transport: clients.get(here)!,
+          clock,
+          sink,
+          log,
+        }),
+      );
+    }
+  }
+  // A follower regenerates the blocks its store holds now, not when the first notice comes.
+  const resuming = Promise.all(
+    followers.map((f) =>
+      f.resume().catch((e: unknown) =>
+        log({
+          level: "error",
+          event: "supply-resume-failed",
+          pool: f.pool,
+          error: e instanceof Error ? e.message : String(e),
+        }),
+      ),
+    ),
   );
+  // The last failure of each pool's supply, logged once until it changes or the supply recovers.
+  const failing = new Map<string, string>();
   let filling: Promise<void> | null = null;
   const fillNow = (): Promise<void> => {
     filling ??= (async () => {
@@ -250,9 +350,18 @@ export async function startKmsNetwork(spec: KmsNetworkSpec): Promise<RunningKms>
           // One block at a time, letting I/O in between: a simulated block is seconds of computation
           // and the servers must keep answering meanwhile.
           let blocks = 0;
-          while ((await s.fill(1)) > 0) {
-            blocks++;
-            await new Promise((resolve) => setImmediate(resolve));
+          try {
+            while ((await s.fill(1)) > 0) {
+              blocks++;
+              await new Promise((resolve) => setImmediate(resolve));
+            }
+            if (failing.delete(s.pool)) log({ level: "info", event: "supply-recovered", pool: s.pool });
+          } catch (e) {
+            // One link failing (e.g. the peer process down) does not hold the others back.
+            const error = e instanceof Error ? e.message : String(e);
+            if (failing.get(s.pool) !== error)
+              log({ level: "error", event: "supply-failed", pool: s.pool, error });
+            failing.set(s.pool, error);
           }
           if (blocks > 0)
             log({ level: "info", event: "pool-filled", pool: s.pool, blocks, ...(await s.levels()) });
@@ -274,6 +383,7 @@ export async function startKmsNetwork(spec: KmsNetworkSpec): Promise<RunningKms>
     try {
       await app.listen({ host, port: spec.metrics.port });
     } catch (e) {
+      await resuming;
       await closeAll();
       throw e;
     }
@@ -294,10 +404,12 @@ export async function startKmsNetwork(spec: KmsNetworkSpec): Promise<RunningKms>
     sink,
     kmes,
     suppliers,
+    followers,
     fillNow,
     async close() {
       clearInterval(timer);
       await filling;
+      await resuming;
       await closeAll();
       for (const site of spec.sites) await site.store.close();
       log({ level: "info", event: "stopped" });
