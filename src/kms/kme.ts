@@ -516,16 +516,17 @@ export class Kme {
               : !isMultipleOf8(r.sizeBits) || r.unitIds.length !== Math.ceil(r.sizeBits / pool.unitBits)
                 ? `${r.unitIds.length} units do not make a key of ${r.sizeBits} bits`
                 : null;
+    const event = (kind: "refused" | "reserved", detail: string) => ({
+      atMs: now,
+      kind,
+      actor: peerKmeId,
+      pool: r.pool,
+      keyIds: [r.keyId],
+      bits: r.sizeBits,
+      detail,
+    });
     if (problem !== null) {
-      await this.audit({
-        atMs: now,
-        kind: "refused",
-        actor: peerKmeId,
-        pool: r.pool,
-        keyIds: [r.keyId],
-        bits: r.sizeBits,
-        detail: `reservation refused: ${problem}`,
-      });
+      await this.audit(event("refused", `reservation refused: ${problem}`));
       return "refused";
     }
     // A reservation commits with its "reserved" record (the peer's `exists` answer does not depend on
@@ -533,26 +534,9 @@ export class Kme {
     const outcome = await this.store.reservePeer({
       ...r,
       nowMs: now,
-      audit: {
-        atMs: now,
-        kind: "reserved",
-        actor: peerKmeId,
-        pool: r.pool,
-        keyIds: [r.keyId],
-        bits: r.sizeBits,
-        detail: `master=${r.masterSae} slaves=${r.slaveSaes.join(",")}`,
-      },
+      audit: event("reserved", `master=${r.masterSae} slaves=${r.slaveSaes.join(",")}`),
     });
-    if (outcome !== "ok")
-      await this.audit({
-        atMs: now,
-        kind: "refused",
-        actor: peerKmeId,
-        pool: r.pool,
-        keyIds: [r.keyId],
-        bits: r.sizeBits,
-        detail: `reservation: ${outcome}`,
-      });
+    if (outcome !== "ok") await this.audit(event("refused", `reservation: ${outcome}`));
     return outcome;
   }
 

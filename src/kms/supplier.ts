@@ -195,14 +195,12 @@ class BlockReader {
   }
 }
 
-/** Keeps a pool filled at both ends, both in this process. */
-export class KeySupplier implements PoolSupplier {
-  private readonly stats: SupplierStats;
-  private readonly reader: BlockReader;
-  /** The newest block each end holds (undefined: none), read from the stores on first use. */
-  private last: { a: number | undefined; b: number | undefined } | undefined;
+/** What every supplier of a link's pool keeps: the source's blocks in order and what it supplied. */
+abstract class SupplierBase<O extends { source: KeySource; unitBits: number }> {
+  protected readonly stats: SupplierStats;
+  protected readonly reader: BlockReader;
 
-  constructor(private readonly options: SupplierOptions) {
+  constructor(protected readonly options: O) {
     checkUnitBits(options.unitBits);
     this.stats = { pool: options.source.linkId, blocks: 0, units: 0, bits: 0 };
     this.reader = new BlockReader(options.source);
@@ -215,6 +213,12 @@ export class KeySupplier implements PoolSupplier {
   get supplied(): Readonly<SupplierStats> {
     return { ...this.stats, regenerated: this.reader.regenerated };
   }
+}
+
+/** Keeps a pool filled at both ends, both in this process. */
+export class KeySupplier extends SupplierBase<SupplierOptions> implements PoolSupplier {
+  /** The newest block each end holds (undefined: none), read from the stores on first use. */
+  private last: { a: number | undefined; b: number | undefined } | undefined;
 
   /** Both ends' pool levels (A's view, then B's). */
   async levels(): Promise<{ a: PoolLevel | undefined; b: PoolLevel | undefined }> {
@@ -312,25 +316,9 @@ export interface LinkEndOptions {
 }
 
 /** Shared state of one end of a link whose other end is in another process. */
-abstract class LinkEnd {
-  protected readonly stats: SupplierStats;
-  protected readonly reader: BlockReader;
+abstract class LinkEnd extends SupplierBase<LinkEndOptions> {
   /** The newest block this end holds, read from its store on first use (null: none). */
   protected last: { blockId: string; index: number } | null | undefined;
-
-  constructor(protected readonly options: LinkEndOptions) {
-    checkUnitBits(options.unitBits);
-    this.stats = { pool: options.source.linkId, blocks: 0, units: 0, bits: 0 };
-    this.reader = new BlockReader(options.source);
-  }
-
-  get pool(): string {
-    return this.options.source.linkId;
-  }
-
-  get supplied(): Readonly<SupplierStats> {
-    return { ...this.stats, regenerated: this.reader.regenerated };
-  }
 
   /** This end's KME. */
   get kmeId(): string {
