@@ -221,6 +221,8 @@ export async function runServeCommand(
       seed: opts.seed,
       sink,
       ...(tenants ? { scheduler: tenants } : {}),
+      // Jobs take the wall time their runs take in the twin's time, as the live twin does.
+      ...(twinScale !== undefined ? { timeScale: twinScale } : {}),
       ...(opts.controller ? { controlPlane: { controller: opts.controller } } : {}),
       onEvent: (e) => {
         logEvent(log, e);

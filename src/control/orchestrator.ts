@@ -82,6 +82,13 @@ export interface OrchestratorOptions {
    * at least 1 s — a generous margin so that only a job the twin cannot finish is cut short.
    */
   maxRunS?: number;
+  /**
+   * Simulated seconds per wall second. When set, a job stays `running` (holding its reservation) for
+   * the wall time its twin run took in simulated time — setup plus run, divided by this scale — and
+   * ends in the first {@link Orchestrator.step} after that; a link going down meanwhile reroutes it.
+   * Default: none — a job ends in the round it started, as soon as its run is computed.
+   */
+  timeScale?: number;
 }
 
 /** The outcome of {@link Orchestrator.submit}. */
@@ -160,6 +167,31 @@ interface Execution {
   state: "succeeded" | "failed" | "expired";
   result: JobResult;
   reason?: string;
+  /** Entanglement and teleportation: each delivered pair's time (ns from the run's start) and fidelity. */
+  deliveries?: Delivery[];
+}
+
+interface Delivery {
+  atNs: number;
+  fidelity: number;
+}
+
+/** A job whose run is computed but whose wall time has not come yet (with `timeScale`). */
+interface InFlight {
+  decision: Admitted;
+  exec: Execution;
+  /** Wall time the current run started (after any reroute), ms. */
+  startMs: number;
+  /** Wall time the job ends, ms. */
+  finishAtMs: number;
+  /** Simulated time the current run spans, setup included, ns. */
+  spanNs: number;
+  /** Setup of the current run, ns. */
+  setupNs: number;
+  /** What earlier runs on other paths had delivered before their link went down. */
+  before?: { deliveries: Delivery[]; elapsedNs: number; setupNs: number; runs: number };
+  /** Waiting for a reservation on a new path after a link went down. */
+  rerouting?: boolean;
 }
 
 /**
@@ -181,6 +213,9 @@ export class Orchestrator {
   private readonly maxRunS?: number;
   /** Admission decisions of the jobs waiting in the scheduler, by job ID. */
   private readonly decisions = new Map<string, Admitted>();
+  private readonly timeScale?: number;
+  /** Jobs running in wall time (with `timeScale`), by job ID. */
+  private readonly inFlight = new Map<string, InFlight>();
 
   constructor(options: OrchestratorOptions) {
     this.topology = options.topology;
@@ -194,6 +229,9 @@ export class Orchestrator {
     this.onEvent = options.onEvent;
     this.linkShare = options.linkShare;
     this.maxRunS = options.maxRunS;
+    if (options.timeScale !== undefined && !(options.timeScale > 0 && Number.isFinite(options.timeScale)))
+      throw new RangeError(`timeScale must be a finite number > 0, got ${options.timeScale}`);
+    this.timeScale = options.timeScale;
   }
 
   /** Constructs an orchestrator and {@link recover}s the store's unfinished jobs. */
@@ -349,18 +387,145 @@ export class Orchestrator {
       this.finished(job, "expired");
       done.push(job);
     }
+    done.push(...(await this.finishInFlight(nowMs)));
     for (let d = this.scheduler.next(nowMs); d !== null; d = this.scheduler.next(nowMs)) {
       const id = d.job.id;
       const decision = this.decisions.get(id)!;
       this.decisions.delete(id);
+      let holding = false;
       try {
-        const final = await this.runOne(id, decision, nowMs);
+        const final = this.inFlight.get(id)?.rerouting
+          ? await this.continueRun(id, decision, nowMs)
+          : await this.runOne(id, decision, nowMs);
         if (final !== null) done.push(final);
+        holding = this.inFlight.has(id);
       } finally {
-        this.scheduler.release(id);
+        if (!holding) this.scheduler.release(id);
       }
     }
     return done;
+  }
+
+  /** Ends the in-flight jobs whose wall time has come, in the order they end. */
+  private async finishInFlight(nowMs: number): Promise<JobRecord[]> {
+    const due = [...this.inFlight]
+      .filter(([, f]) => !f.rerouting && f.finishAtMs <= nowMs)
+      .sort((x, y) => x[1].finishAtMs - y[1].finishAtMs);
+    const done: JobRecord[] = [];
+    for (const [id, f] of due) {
+      this.inFlight.delete(id);
+      this.scheduler.release(id);
+      const job = await this.store.get(id);
+      if (job === null || job.state !== "running") continue; // cancelled or expired meanwhile
+      const final = await this.move(job, f.exec.state, nowMs, {
+        reason: f.exec.reason,
+        result: f.exec.result,
+      });
+      if (final === null) continue;
+      this.finished(final, f.exec.state);
+      done.push(final);
+    }
+    return done;
+  }
+
+  /** Holds a computed run in flight for `simNs` of simulated time, or returns false when it takes none. */
+  private hold(id: string, f: Omit<InFlight, "finishAtMs" | "spanNs">, simNs: number): boolean {
+    if (this.timeScale === undefined) return false;
+    const finishAtMs = f.startMs + simNs / 1e6 / this.timeScale;
+    if (!(finishAtMs > f.startMs)) return false;
+    this.inFlight.set(id, { ...f, finishAtMs, spanNs: simNs });
+    return true;
+  }
+
+  /**
+   * Runs the rest of a job that a link cut off while it ran, on the new path it waited for: the pairs
+   * (or states) still missing, a rate job's remaining time, or a QKD job afresh. Merges the result with
+   * what the earlier runs delivered and holds it in flight again.
+   */
+  private async continueRun(id: string, decision: Admitted, nowMs: number): Promise<JobRecord | null> {
+    const f = this.inFlight.get(id)!;
+    const before = f.before!;
+    const job = await this.store.get(id);
+    if (job === null || job.state !== "running") {
+      this.inFlight.delete(id);
+      return null;
+    }
+    const spec = job.spec;
+    const tag = `:reroute${before.runs}`;
+    const kept = before.deliveries;
+    let exec: Execution;
+    let setupNs = 0;
+    try {
+      setupNs = this.setUpPath(job, decision, tag);
+      if (spec.kind === "entanglement" && spec.rateHz === undefined) {
+        const rest = { ...job, spec: { ...spec, pairs: spec.pairs! - kept.length } };
+        exec = this.execute(rest, decision, nowMs, setupNs, tag);
+      } else exec = this.execute(job, decision, nowMs, setupNs, tag);
+    } catch (e) {
+      const message = e instanceof Error ? e.message : String(e);
+      exec = { state: "failed", result: { error: { code: "TWIN_ERROR", message } }, reason: message };
+    }
+    const runNs = exec.result.durationNs ?? 0;
+    const merged = this.mergeRuns(job, before, exec, setupNs);
+    if (
+      exec.result.error?.code !== "TWIN_ERROR" &&
+      this.hold(id, { decision, exec: merged, startMs: nowMs, setupNs }, setupNs + runNs)
+    )
+      return null;
+    this.inFlight.delete(id);
+    this.scheduler.release(id);
+    const final = await this.move(job, merged.state, nowMs, { reason: merged.reason, result: merged.result });
+    if (final !== null) this.finished(final, merged.state);
+    return final;
+  }
+
+  /** The outcome of a job over its runs: what earlier paths delivered before their cut, then `exec`. */
+  private mergeRuns(
+    job: JobRecord,
+    before: NonNullable<InFlight["before"]>,
+    exec: Execution,
+    setupNs: number,
+  ): Execution {
+    const spec = job.spec;
+    const result: JobResult = { ...exec.result, setupNs: before.setupNs + setupNs };
+    // Simulated time from the first run's start to the end of this one.
+    result.durationNs = before.elapsedNs - before.setupNs + setupNs + (exec.result.durationNs ?? 0);
+    const note = `rerouted ${before.runs} time(s) after a link went down`;
+    if (spec.kind === "qkd")
+      return { ...exec, result, ...(exec.reason ? { reason: `${exec.reason}; ${note}` } : {}) };
+    const deliveries = [...before.deliveries, ...(exec.deliveries ?? [])];
+    result.delivered = deliveries.length;
+    const stats = fidelityStats(deliveries.map((d) => d.fidelity));
+    if (stats !== undefined) result.fidelity = stats;
+    if (spec.kind === "entanglement" && spec.rateHz !== undefined) {
+      const seconds = result.durationNs / NS_PER_S;
+      result.rateHz = seconds > 0 ? deliveries.length / seconds : 0;
+      if (result.rateHz >= 0.9 * spec.rateHz) {
+        delete result.error;
+        return { state: "succeeded", result, deliveries };
+      }
+      const message = `sustained ${result.rateHz.toPrecision(3)} Hz of the ${spec.rateHz} Hz asked for; ${note}`;
+      return {
+        state: "failed",
+        result: { ...result, error: { code: "RATE", message } },
+        reason: message,
+        deliveries,
+      };
+    }
+    const wanted = spec.kind === "teleportation" ? 1 : spec.pairs!;
+    if (deliveries.length >= wanted) {
+      delete result.error;
+      return { state: "succeeded", result, deliveries };
+    }
+    const what = spec.kind === "teleportation" ? "states" : "pairs";
+    const message = `delivered ${deliveries.length} of ${wanted} ${what}; ${note}`;
+    const code = exec.result.error?.code ?? "INCOMPLETE";
+    return {
+      state: exec.state === "succeeded" ? "failed" : exec.state,
+      result: { ...result, error: { code, message } },
+      reason: message,
+      deliveries,
+    };
   }
 
   private async runOne(id: string, decision: Admitted, nowMs: number): Promise<JobRecord | null> {
@@ -374,14 +539,20 @@ export class Orchestrator {
     const running = await this.move(reserved, "running", nowMs, { reason: "running on the digital twin" });
     if (running === null) return null;
     let exec: Execution;
+    let setupNs = 0;
     try {
-      const setupNs = this.setUpPath(running, decision);
+      setupNs = this.setUpPath(running, decision);
       exec = this.execute(running, decision, nowMs, setupNs);
       exec.result.setupNs = setupNs;
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
       exec = { state: "failed", result: { error: { code: "TWIN_ERROR", message } }, reason: message };
     }
+    if (
+      exec.result.error?.code !== "TWIN_ERROR" &&
+      this.hold(id, { decision, exec, startMs: nowMs, setupNs }, setupNs + (exec.result.durationNs ?? 0))
+    )
+      return null;
     const final = await this.move(running, exec.state, nowMs, { reason: exec.reason, result: exec.result });
     if (final === null) return null; // cancelled while it ran: the cancel stands, the result is dropped
     this.finished(final, exec.state);
@@ -392,8 +563,8 @@ export class Orchestrator {
    * The controller tells every node on the path to set up and waits for all answers (M4): returns the
    * longest of the round trips, ns, each drawn from the job's own seeded stream and reported to the sink.
    */
-  private setUpPath(job: JobRecord, decision: Admitted): number {
-    const rng = new Rng(`${this.seed}:${job.id}:control`);
+  private setUpPath(job: JobRecord, decision: Admitted, tag = ""): number {
+    const rng = new Rng(`${this.seed}:${job.id}${tag}:control`);
     let setupNs = 0;
     for (const { nodeId, rttNs } of this.control.roundTrips(decision.path, rng)) {
       this.sink?.controlRtt?.(nodeId, rttNs / NS_PER_S);
@@ -414,16 +585,17 @@ export class Orchestrator {
   ): { untilNs: number; byDeadline: boolean } {
     const capS = this.maxRunS ?? Math.max(1, 20 * decision.predicted.completionS);
     if (job.deadlineAtMs !== undefined) {
-      const leftNs = ((job.deadlineAtMs - nowMs) / 1000) * NS_PER_S - setupNs;
+      // With a time scale, the wall time left is worth that many simulated seconds.
+      const leftNs = ((job.deadlineAtMs - nowMs) / 1000) * NS_PER_S * (this.timeScale ?? 1) - setupNs;
       if (leftNs <= capS * NS_PER_S) return { untilNs: Math.max(1, leftNs), byDeadline: true };
     }
     return { untilNs: capS * NS_PER_S, byDeadline: false };
   }
 
   /** Runs a job on the twin, synchronously in simulated time. */
-  private execute(job: JobRecord, decision: Admitted, nowMs: number, setupNs: number): Execution {
+  private execute(job: JobRecord, decision: Admitted, nowMs: number, setupNs: number, tag = ""): Execution {
     const spec = job.spec;
-    const seed = `${this.seed}:${job.id}`;
+    const seed = `${this.seed}:${job.id}${tag}`;
     const { untilNs, byDeadline } = this.budget(job, decision, nowMs, setupNs);
     const short = (what: string): Execution => {
       const code = byDeadline ? "DEADLINE" : "INCOMPLETE";
@@ -457,14 +629,16 @@ export class Orchestrator {
     if (spec.kind === "teleportation")
       request.application = { kind: "teleport", theta: spec.thetaRad, phi: spec.phiRad };
     const fidelities: number[] = [];
+    const deliveries: Delivery[] = [];
     let lastNs = 0;
     const report = simulate({ ...this.topology, requests: [request] }, untilNs, {
       seed,
       onPairDelivered: (rid, state, t) => {
         if (rid !== job.id) return;
-        fidelities.push(
-          spec.kind === "teleportation" ? teleportationFidelity(state, spec.thetaRad, spec.phiRad) : state[0],
-        );
+        const fidelity =
+          spec.kind === "teleportation" ? teleportationFidelity(state, spec.thetaRad, spec.phiRad) : state[0];
+        fidelities.push(fidelity);
+        deliveries.push({ atNs: t, fidelity });
         lastNs = t;
       },
     });
@@ -478,16 +652,21 @@ export class Orchestrator {
       const s = report.simulated_time_s;
       result.durationNs = s * NS_PER_S;
       result.rateHz = s > 0 ? r.delivered / s : 0;
-      if (result.rateHz >= 0.9 * spec.rateHz) return { state: "succeeded", result };
+      if (result.rateHz >= 0.9 * spec.rateHz) return { state: "succeeded", result, deliveries };
       const message = `sustained ${result.rateHz.toPrecision(3)} Hz of the ${spec.rateHz} Hz asked for`;
-      return { state: "failed", result: { ...result, error: { code: "RATE", message } }, reason: message };
+      return {
+        state: "failed",
+        result: { ...result, error: { code: "RATE", message } },
+        reason: message,
+        deliveries,
+      };
     }
     const wanted = request.pairs;
-    if (r.delivered >= wanted) return { state: "succeeded", result };
+    if (r.delivered >= wanted) return { state: "succeeded", result, deliveries };
     const e = short(
       `delivered ${r.delivered} of ${wanted} ${spec.kind === "teleportation" ? "states" : "pairs"}`,
     );
-    return { ...e, result: { ...result, ...e.result } };
+    return { ...e, result: { ...result, ...e.result }, deliveries };
   }
 
   private executeQkd(
@@ -563,6 +742,7 @@ export class Orchestrator {
       if (c === null) continue; // changed meanwhile: read again and retry
       this.scheduler.release(id);
       this.decisions.delete(id);
+      this.inFlight.delete(id);
       this.finished(c, "cancelled");
       return c;
     }
@@ -587,7 +767,7 @@ export class Orchestrator {
     this.estimator.markDown(linkId);
     this.onEvent?.({ type: "link", linkId, up: false, cause, ...(reason ? { reason } : {}) });
     const nowMs = this.clock();
-    const out: JobRecord[] = [];
+    const out: JobRecord[] = await this.rerouteRunning(linkId, nowMs);
     for (const [id, d] of [...this.decisions]) {
       if (!d.links.includes(linkId)) continue;
       const job = await this.store.get(id);
@@ -612,6 +792,64 @@ export class Orchestrator {
       this.scheduler.enqueue(schedulableFromAdmission(r.job, decision, this.linkShare));
       this.decisions.set(id, decision);
       this.emitJob(r.job, { linkId, from: d.path, to: decision.path });
+      out.push(r.job);
+    }
+    return out;
+  }
+
+  /**
+   * Jobs running in wall time over a link that went down: what they delivered before the cut is kept,
+   * and the rest waits for a reservation on a new path ({@link continueRun}), or the job fails with
+   * its partial result when no path is left.
+   */
+  private async rerouteRunning(linkId: string, nowMs: number): Promise<JobRecord[]> {
+    const out: JobRecord[] = [];
+    for (const [id, f] of [...this.inFlight]) {
+      if (f.rerouting || !f.decision.links.includes(linkId)) continue;
+      const job = await this.store.get(id);
+      if (job === null || job.state !== "running") {
+        this.inFlight.delete(id);
+        this.scheduler.release(id);
+        continue;
+      }
+      // Simulated time the current run had reached (its setup included) when the link went down.
+      const reachedNs = Math.max(0, (nowMs - f.startMs) * 1e6 * (this.timeScale ?? 1));
+      if (reachedNs >= f.spanNs) continue; // done in simulated time: it ends as computed
+      const prior = f.before ?? { deliveries: [], elapsedNs: 0, setupNs: 0, runs: 0 };
+      const fresh = (f.exec.deliveries ?? []).slice(prior.deliveries.length);
+      const kept = job.spec.kind === "qkd" ? [] : fresh.filter((d) => f.setupNs + d.atNs <= reachedNs);
+      const before = {
+        deliveries: [...prior.deliveries, ...kept],
+        elapsedNs: prior.elapsedNs + reachedNs,
+        setupNs: prior.setupNs + f.setupNs,
+        runs: prior.runs + 1,
+      };
+      this.scheduler.release(id);
+      const decision = admit(job, this.estimator, this.topology, nowMs);
+      if (!decision.admitted) {
+        this.inFlight.delete(id);
+        const message = `link ${linkId} went down while the job ran and no other path is admissible (${decision.code}): ${decision.reason}`;
+        const partial: JobResult = {
+          ...(job.spec.kind === "qkd" ? {} : { delivered: before.deliveries.length }),
+          durationNs: before.elapsedNs - before.setupNs,
+          setupNs: before.setupNs,
+          error: { code: decision.code, message },
+        };
+        const stats = fidelityStats(before.deliveries.map((d) => d.fidelity));
+        if (stats !== undefined) partial.fidelity = stats;
+        const failed = await this.move(job, "failed", nowMs, { reason: message, result: partial });
+        if (failed !== null) {
+          this.finished(failed, "failed");
+          out.push(failed);
+        }
+        continue;
+      }
+      const r = await this.store.update({ id, expectedVersion: job.version, nowMs, path: decision.path });
+      if (r.status !== "ok") continue;
+      this.inFlight.set(id, { ...f, decision, before, rerouting: true });
+      this.decisions.set(id, decision);
+      this.scheduler.enqueue(schedulableFromAdmission(r.job, decision, this.linkShare));
+      this.emitJob(r.job, { linkId, from: f.decision.path, to: decision.path });
       out.push(r.job);
     }
     return out;
