@@ -52,7 +52,7 @@ export class LiveFeed {
   async apply(): Promise<LinkChange[]> {
     const changes = this.monitor.poll();
     for (const c of changes) {
-      if (c.up) this.orchestrator.linkUp(c.linkId, "detected", c.reason);
+      if (c.up) await this.orchestrator.linkUp(c.linkId, "detected", c.reason);
       else await this.orchestrator.linkDown(c.linkId, "detected", c.reason);
     }
     return changes;

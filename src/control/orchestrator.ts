@@ -855,9 +855,31 @@ export class Orchestrator {
     return out;
   }
 
-  /** Marks a link up again. Waiting jobs keep their paths; new jobs may use the link at once. */
-  linkUp(linkId: string, cause: LinkChangeCause = "operator", reason?: string): void {
+  /**
+   * Marks a link up again. New jobs may use it at once, and a waiting job that admission would now
+   * route through it moves there (its new path saved, a `job` event with `reroute` emitted). Returns
+   * the jobs moved.
+   */
+  async linkUp(linkId: string, cause: LinkChangeCause = "operator", reason?: string): Promise<JobRecord[]> {
     this.estimator.markUp(linkId);
     this.onEvent?.({ type: "link", linkId, up: true, cause, ...(reason ? { reason } : {}) });
+    // Waiting jobs that admission would now put on a path through the link move to it.
+    const nowMs = this.clock();
+    const out: JobRecord[] = [];
+    for (const [id, d] of [...this.decisions]) {
+      if (d.links.includes(linkId) || this.inFlight.has(id)) continue;
+      const job = await this.store.get(id);
+      if (job === null || job.state !== "admitted") continue;
+      const decision = admit(job, this.estimator, this.topology, nowMs);
+      if (!decision.admitted || !decision.links.includes(linkId)) continue;
+      const r = await this.store.update({ id, expectedVersion: job.version, nowMs, path: decision.path });
+      if (r.status !== "ok") continue;
+      this.scheduler.release(id);
+      this.scheduler.enqueue(schedulableFromAdmission(r.job, decision, this.linkShare));
+      this.decisions.set(id, decision);
+      this.emitJob(r.job, { linkId, from: d.path, to: decision.path });
+      out.push(r.job);
+    }
+    return out;
   }
 }

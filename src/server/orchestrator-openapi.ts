@@ -293,7 +293,8 @@ export const ORCHESTRATOR_OPENAPI: OpenApiDocument = {
       post: {
         operationId: "linkUp",
         summary: "Mark a link up",
-        description: "Waiting jobs keep their paths; new jobs may use the link at once. Takes no body.",
+        description:
+          "New jobs may use the link at once, and waiting jobs that admission would now route through it move there (listed in `affected`, each also sent as a reroute event). Takes no body.",
         tags: ["links"],
         parameters: [linkIdParam],
         responses: {

@@ -408,8 +408,8 @@ function orchestratorRoutes(scope: FastifyInstance, options: OrchestratorRoutesO
 
   scope.post<{ Params: { id: string } }>("/links/:id/up", routeOptions, async (request, reply) => {
     const id = knownLink(orch, request.params.id);
-    orch.linkUp(id);
-    return json(reply, 200, { link_id: id, up: true, affected: [] });
+    const affected = await orch.linkUp(id);
+    return json(reply, 200, { link_id: id, up: true, affected: affected.map(jobToJson) });
   });
 
   const streams = new Set<() => void>();

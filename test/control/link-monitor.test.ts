@@ -166,9 +166,16 @@ describe("LiveFeed: failures in the live twin are detected and survived", () => 
     expect(changes[0].atNs).toBeLessThanOrEqual(220e6);
     expect(changes[1].atNs).toBeGreaterThan(600e6);
     expect(changes[1].atNs).toBeLessThanOrEqual(620e6);
-    // The waiting job moved to the other path, and the events say the detector did it.
+    // The waiting job moved to the other path while the link was down, and back once it heralded
+    // again; the events say the detector did it.
     const job = (await orch.get("j"))!;
-    expect(job.path).toEqual(["a", "c", "d"]);
+    expect(job.path).toEqual(["a", "b", "d"]);
+    expect(events).toContainEqual(
+      expect.objectContaining({
+        type: "job",
+        reroute: { linkId: "a-b", from: ["a", "c", "d"], to: ["a", "b", "d"] },
+      }),
+    );
     expect(events).toContainEqual(
       expect.objectContaining({ type: "link", linkId: "a-b", up: false, cause: "detected" }),
     );

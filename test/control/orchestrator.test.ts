@@ -274,11 +274,32 @@ describe("Orchestrator", () => {
     // A new job is refused while no path exists, and admitted again once a link is back.
     const refused = await orch.submit({ kind: "entanglement", src: "a", dst: "d", pairs: 1 }, { id: "n" });
     expect(!refused.ok && "refused" in refused && refused.refused.code).toBe("LINK_DOWN");
-    orch.linkUp("a-b");
+    await orch.linkUp("a-b");
     const again = await orch.submit({ kind: "entanglement", src: "a", dst: "d", pairs: 1 }, { id: "o" });
     expect(again.ok && again.job.path).toEqual(["a", "b", "d"]);
     await orch.step();
     expect((await orch.get("o"))!.state).toBe("succeeded");
+  });
+
+  it("moves waiting jobs back onto a path through a link that comes back up", async () => {
+    const { orch, events } = setup({}, mesh());
+    await orch.linkDown("a-b");
+    const sub = await orch.submit({ kind: "entanglement", src: "a", dst: "d", pairs: 2 }, { id: "w" });
+    expect(sub.ok && sub.job.path).toEqual(["a", "c", "d"]);
+    const moved = await orch.linkUp("a-b");
+    expect(moved.map((j) => [j.id, j.path])).toEqual([["w", ["a", "b", "d"]]]);
+    expect(events).toContainEqual(
+      expect.objectContaining({
+        type: "job",
+        reroute: { linkId: "a-b", from: ["a", "c", "d"], to: ["a", "b", "d"] },
+      }),
+    );
+    // A job that would not use the link stays where it is.
+    expect(await orch.linkUp("c-d")).toEqual([]);
+    await orch.step();
+    const job = (await orch.get("w"))!;
+    expect(job.state).toBe("succeeded");
+    expect(job.path).toEqual(["a", "b", "d"]);
   });
 
   it("recovers unfinished jobs from the same store after a restart", async () => {

@@ -298,7 +298,7 @@ describe("orchestrator API: event stream", () => {
 
     // Heartbeats: comments only, while nothing happens.
     await new Promise((r) => setTimeout(r, 100));
-    h.orch.linkUp("n1-n2");
+    await h.orch.linkUp("n1-n2");
     const [up] = await readEvents(reader, 1, seen);
     expect(up).toEqual({ event: "link", data: { link_id: "n1-n2", up: true, cause: "operator" } });
     expect(seen.comments.filter((c) => c === ": heartbeat").length).toBeGreaterThanOrEqual(1);
