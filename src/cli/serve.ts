@@ -228,9 +228,18 @@ export async function runServeCommand(
         logEvent(log, e);
         // An operator's change is made in the twin too; a detected one came from the twin.
         if (e.type === "link" && e.cause === "operator") twin?.setLinkUp(e.linkId, e.up);
+        if (e.type === "link") sink.linkState(e.linkId, e.up, e.cause);
         hub.emit(e);
       },
     });
+    for (const id of orchestrator.estimator.linkIds())
+      sink.linkState(id, orchestrator.estimator.isUp(id), "operator");
+    /** Jobs per tenant and state, for the `qnet_jobs` gauge. */
+    const countJobs = async () => {
+      const { byTenant } = await store.counts();
+      for (const [tenant, states] of Object.entries(byTenant))
+        for (const [state, n] of Object.entries(states)) sink.jobsInState(tenant, state, n);
+    };
     const feed = new LiveFeed(orchestrator, sink);
     if (twinScale !== undefined)
       twin = new LiveTwin(topology, {
@@ -343,6 +352,7 @@ export async function runServeCommand(
         .then(advanceTwin)
         .then(() => feed.apply())
         .then(() => Promise.all([orchestrator.step(Date.now()), refreshPools()]))
+        .then(countJobs)
         .catch((e: unknown) => log.error({ err: e }, "scheduling round failed"))
         .finally(() => {
           stepping = null;

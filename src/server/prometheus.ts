@@ -91,6 +91,9 @@ export class PrometheusSink implements ObservationSink {
   private readonly kmsKeyBitsServed: Counter<"kme_id" | "sae_id">;
   private readonly jobsTotal: Counter<"tenant" | "kind" | "outcome">;
   private readonly calibrationDriftRatio: Gauge<"link_id" | "parameter">;
+  private readonly linkUp: Gauge<"link_id">;
+  private readonly linkDownEvents: Counter<"link_id" | "cause">;
+  private readonly jobsNow: Gauge<"tenant" | "state">;
 
   constructor(options: PrometheusSinkOptions = {}) {
     const registers = [this.registry];
@@ -205,6 +208,20 @@ export class PrometheusSink implements ObservationSink {
       "kind",
       "outcome",
     ]);
+    this.linkUp = gauge(
+      "qnet_link_up",
+      "1 while the orchestrator holds the link up, 0 while it is down (taken down by an operator or by failure detection).",
+      ["link_id"],
+    );
+    this.linkDownEvents = counter(
+      "qnet_link_down_events_total",
+      "Times a link was taken down, by cause: operator (the API) or detected (it stopped heralding).",
+      ["link_id", "cause"],
+    );
+    this.jobsNow = gauge("qnet_jobs", "Jobs of a tenant in each state now (queue depth, work in progress).", [
+      "tenant",
+      "state",
+    ]);
     this.calibrationDriftRatio = gauge(
       "qnet_calibration_drift_ratio",
       "Relative drift of a calibrated link parameter from its calibrated value (M9).",
@@ -309,6 +326,15 @@ export class PrometheusSink implements ObservationSink {
     if (!Number.isFinite(ratio))
       throw new RangeError(`qnet_calibration_drift_ratio: ${ratio} is not a finite number`);
     this.calibrationDriftRatio.set({ link_id: linkId, parameter }, ratio);
+  }
+
+  linkState(linkId: string, up: boolean, cause: "operator" | "detected"): void {
+    this.linkUp.set({ link_id: linkId }, up ? 1 : 0);
+    if (!up) this.linkDownEvents.inc({ link_id: linkId, cause });
+  }
+
+  jobsInState(tenant: string, state: string, count: number): void {
+    this.jobsNow.set({ tenant, state }, nonNegative("qnet_jobs", count));
   }
 }
 

@@ -104,6 +104,10 @@ export interface ObservationSink {
    * (current − calibrated) / calibrated (M9).
    */
   calibrationDrift(linkId: string, parameter: string, ratio: number): void;
+  /** A link was taken down or brought up, by an operator or by failure detection. */
+  linkState(linkId: string, up: boolean, cause: "operator" | "detected"): void;
+  /** How many of a tenant's jobs are in a state now (queue depth and work in progress). */
+  jobsInState(tenant: string, state: string, count: number): void;
 }
 
 /** One observation as data: the method's name as `kind`, its arguments as fields. */
@@ -120,7 +124,9 @@ export type Observation =
   | { kind: "keyPool"; kmeId: string; pool: string; direction: "local" | "peer"; bits: number }
   | { kind: "keysServed"; kmeId: string; saeId: string; keys: number; bits: number }
   | { kind: "jobFinished"; tenant: string; jobKind: string; outcome: JobOutcome }
-  | { kind: "calibrationDrift"; linkId: string; parameter: string; ratio: number };
+  | { kind: "calibrationDrift"; linkId: string; parameter: string; ratio: number }
+  | { kind: "linkState"; linkId: string; up: boolean; cause: "operator" | "detected" }
+  | { kind: "jobsInState"; tenant: string; state: string; count: number };
 
 /** The observations of one kind. */
 export type ObservationOf<K extends Observation["kind"]> = Extract<Observation, { kind: K }>;
@@ -143,6 +149,8 @@ export class NullSink implements ObservationSink {
   keysServed(_kmeId: string, _saeId: string, _keys: number, _bits: number): void {}
   jobFinished(_tenant: string, _kind: string, _outcome: JobOutcome): void {}
   calibrationDrift(_linkId: string, _parameter: string, _ratio: number): void {}
+  linkState(_linkId: string, _up: boolean, _cause: "operator" | "detected"): void {}
+  jobsInState(_tenant: string, _state: string, _count: number): void {}
 }
 
 /**
@@ -209,6 +217,12 @@ export class RecordingSink implements ObservationSink {
   calibrationDrift(linkId: string, parameter: string, ratio: number): void {
     this.observations.push({ kind: "calibrationDrift", linkId, parameter, ratio });
   }
+  linkState(linkId: string, up: boolean, cause: "operator" | "detected"): void {
+    this.observations.push({ kind: "linkState", linkId, up, cause });
+  }
+  jobsInState(tenant: string, state: string, count: number): void {
+    this.observations.push({ kind: "jobsInState", tenant, state, count });
+  }
 }
 
 /** Makes the sink call that an {@link Observation} records. */
@@ -252,6 +266,12 @@ export function dispatch(sink: ObservationSink, o: Observation): void {
       break;
     case "calibrationDrift":
       sink.calibrationDrift(o.linkId, o.parameter, o.ratio);
+      break;
+    case "linkState":
+      sink.linkState(o.linkId, o.up, o.cause);
+      break;
+    case "jobsInState":
+      sink.jobsInState(o.tenant, o.state, o.count);
       break;
   }
 }

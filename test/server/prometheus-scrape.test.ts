@@ -236,7 +236,7 @@ describe.skipIf(!havePrometheus)("a real Prometheus scraping GET /metrics", () =
       data: { groups: { name: string; rules: { name: string; health: string; lastError?: string }[] }[] };
     };
     const rules = body.data.groups.flatMap((g) => g.rules);
-    expect(rules.length).toBe(36);
+    expect(rules.length).toBe(37);
     expect(rules.filter((r) => r.health === "err").map((r) => `${r.name}: ${r.lastError}`)).toEqual([]);
   });
 });
@@ -311,6 +311,13 @@ describe.skipIf(!havePrometheus)("a real Prometheus scraping `qnet serve`", () =
       return running.every((id) => r.some(([l]) => l.link_id === id)) ? r : undefined;
     });
     expect(attempts.length).toBeGreaterThanOrEqual(running.length);
+    // Every link up, and the job counted in its state.
+    const up = await query(p.url, "qnet_link_up");
+    expect(up.map(([l]) => l.link_id).sort()).toEqual(serve.orchestrator.estimator.linkIds().sort());
+    for (const [, v] of up) expect(v).toBe(1);
+    await until("qnet_jobs for the succeeded job", 20_000, () =>
+      queryEquals(p.url, 'qnet_jobs{tenant="lab",state="succeeded"}', 1),
+    );
   }, 60_000);
 });
 

@@ -55,6 +55,9 @@ const METRICS: [name: string, type: "counter" | "gauge" | "histogram"][] = [
   ["qnet_kms_key_bits_served_total", "counter"],
   ["qnet_jobs_total", "counter"],
   ["qnet_calibration_drift_ratio", "gauge"],
+  ["qnet_link_up", "gauge"],
+  ["qnet_link_down_events_total", "counter"],
+  ["qnet_jobs", "gauge"],
 ];
 
 /** A small network's worth of observations, at least one of each kind. */
@@ -92,6 +95,12 @@ function feed(sink: ObservationSink): void {
   sink.jobFinished("bank", "qkd", "succeeded");
   sink.jobFinished("lab", "teleport", "expired");
   sink.calibrationDrift("link-ab", "polarization", -0.02);
+  sink.linkState("link-ab", true, "operator");
+  sink.linkState("link-bc", false, "detected");
+  sink.linkState("link-bc", true, "detected");
+  sink.linkState("link-bc", false, "operator");
+  sink.jobsInState("bank", "running", 3);
+  sink.jobsInState("bank", "running", 2);
 }
 
 /** The value of the one sample line with exactly this name and label set (in exposition order). */
@@ -128,6 +137,12 @@ describe("PrometheusSink exposition", () => {
     expect(sample(text, 'qnet_pairs_delivered_total{src_node_id="alice",dst_node_id="carol"}')).toBe(2);
     expect(sample(text, 'qnet_memory_qubits_occupied{node_id="bob"}')).toBe(5);
     expect(sample(text, 'qnet_memory_qubits{node_id="bob"}')).toBe(8);
+    expect(sample(text, 'qnet_link_up{link_id="link-ab"}')).toBe(1);
+    expect(sample(text, 'qnet_link_up{link_id="link-bc"}')).toBe(0);
+    expect(sample(text, 'qnet_link_down_events_total{link_id="link-bc",cause="detected"}')).toBe(1);
+    expect(sample(text, 'qnet_link_down_events_total{link_id="link-bc",cause="operator"}')).toBe(1);
+    expect(sample(text, 'qnet_link_down_events_total{link_id="link-ab",cause="operator"}')).toBeUndefined();
+    expect(sample(text, 'qnet_jobs{tenant="bank",state="running"}')).toBe(2);
     expect(sample(text, 'qnet_qkd_sifted_bits_total{link_id="qkd-ab"}')).toBe(20000);
     expect(sample(text, 'qnet_qkd_disclosed_bits_total{link_id="qkd-ab"}')).toBe(2500);
     expect(sample(text, 'qnet_qkd_secret_key_bits_total{link_id="qkd-ab"}')).toBe(4000);

@@ -36,6 +36,8 @@ function reportOneOfEach(sink: ObservationSink): void {
   sink.keysServed("kme-a", "sae-1", 2, 512);
   sink.jobFinished("bank", "qkd", "expired");
   sink.calibrationDrift("link-ab", "polarization", -0.02);
+  sink.linkState("link-ab", false, "detected");
+  sink.jobsInState("bank", "queued", 4);
 }
 
 const ALL_KINDS: Observation["kind"][] = [
@@ -52,6 +54,8 @@ const ALL_KINDS: Observation["kind"][] = [
   "keysServed",
   "jobFinished",
   "calibrationDrift",
+  "linkState",
+  "jobsInState",
 ];
 
 describe("RecordingSink", () => {
