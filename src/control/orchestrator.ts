@@ -29,7 +29,7 @@ import {
   validateJobSpec,
 } from "./jobs.js";
 import { LinkEstimator } from "./link-estimates.js";
-import { keyBitsPerPair } from "./routing.js";
+import { keyBitsPerPair, predictPath } from "./routing.js";
 import { Scheduler, type SchedulerOptions, schedulableFromAdmission } from "./scheduler.js";
 
 /** What the orchestrator emits: a job changed (state, path) or a link went down or up. */
@@ -216,6 +216,8 @@ export class Orchestrator {
   private readonly timeScale?: number;
   /** Jobs running in wall time (with `timeScale`), by job ID. */
   private readonly inFlight = new Map<string, InFlight>();
+  /** Each link's estimates at the last degradation check that saw them move: fidelity, success probability. */
+  private readonly baseline = new Map<string, { fidelity: number; p: number }>();
 
   constructor(options: OrchestratorOptions) {
     this.topology = options.topology;
@@ -223,6 +225,11 @@ export class Orchestrator {
     this.estimator = options.estimator ?? new LinkEstimator(options.topology);
     this.scheduler = new Scheduler(options.topology, options.scheduler);
     this.control = new ControlPlane(options.topology, options.controlPlane);
+    for (const id of this.estimator.linkIds())
+      this.baseline.set(id, {
+        fidelity: this.estimator.fidelity(id),
+        p: this.estimator.successProbability(id),
+      });
     this.clock = options.clock;
     this.seed = options.seed;
     this.sink = options.sink;
@@ -388,6 +395,7 @@ export class Orchestrator {
       done.push(job);
     }
     done.push(...(await this.finishInFlight(nowMs)));
+    await this.reconsiderDegraded(nowMs);
     for (let d = this.scheduler.next(nowMs); d !== null; d = this.scheduler.next(nowMs)) {
       const id = d.job.id;
       const decision = this.decisions.get(id)!;
@@ -404,6 +412,62 @@ export class Orchestrator {
       }
     }
     return done;
+  }
+
+  /**
+   * Waiting jobs on links whose estimates fell — fidelity by more than 0.005, or success probability by
+   * more than 10 % since the last change seen — are checked against their job again: one that its path
+   * can no longer serve (fidelity below its minimum, deadline or rate out of reach, no key) moves to the
+   * path admission now picks, with a reroute event naming the degraded link. A job with no better path
+   * keeps its own: the run decides. Small fluctuations move no job. Returns the jobs moved.
+   */
+  private async reconsiderDegraded(nowMs: number): Promise<JobRecord[]> {
+    const degraded = new Set<string>();
+    for (const id of this.estimator.linkIds()) {
+      const now = { fidelity: this.estimator.fidelity(id), p: this.estimator.successProbability(id) };
+      const seen = this.baseline.get(id);
+      if (seen === undefined) this.baseline.set(id, now);
+      else if (now.fidelity < seen.fidelity - 0.005 || now.p < seen.p * 0.9) {
+        degraded.add(id);
+        this.baseline.set(id, now);
+      } else if (now.fidelity > seen.fidelity + 0.005 || now.p > seen.p * 1.1) this.baseline.set(id, now);
+    }
+    const out: JobRecord[] = [];
+    if (degraded.size === 0) return out;
+    for (const [id, d] of [...this.decisions]) {
+      const weak = d.links.find((l) => degraded.has(l));
+      if (weak === undefined || this.inFlight.has(id)) continue;
+      const job = await this.store.get(id);
+      if (job === null || job.state !== "admitted" || this.pathStillServes(job, d, nowMs)) continue;
+      const decision = admit(job, this.estimator, this.topology, nowMs);
+      if (!decision.admitted || decision.path.join("\u0000") === d.path.join("\u0000")) continue;
+      const r = await this.store.update({ id, expectedVersion: job.version, nowMs, path: decision.path });
+      if (r.status !== "ok") continue;
+      this.scheduler.release(id);
+      this.scheduler.enqueue(schedulableFromAdmission(r.job, decision, this.linkShare));
+      this.decisions.set(id, decision);
+      this.emitJob(r.job, { linkId: weak, from: d.path, to: decision.path });
+      out.push(r.job);
+    }
+    return out;
+  }
+
+  /** Whether a repeater path still serves a job on the current estimates (trusted paths: assumed so). */
+  private pathStillServes(job: JobRecord, d: Admitted, nowMs: number): boolean {
+    if (d.mode === "trusted") return true;
+    const spec = job.spec;
+    const p = predictPath(this.topology, this.estimator, d.path, d.links);
+    if (!(p.pairRateHz > 0)) return false;
+    const leftS =
+      job.deadlineAtMs === undefined ? Number.POSITIVE_INFINITY : (job.deadlineAtMs - nowMs) / 1000;
+    if (spec.kind === "qkd") {
+      const rate = p.pairRateHz * keyBitsPerPair(p.fidelity);
+      return rate > 0 && spec.keyBits / rate <= leftS;
+    }
+    if (spec.kind === "teleportation") return p.timePerPairS <= leftS;
+    if (spec.minFidelity !== undefined && p.fidelity < spec.minFidelity) return false;
+    if (spec.rateHz !== undefined) return p.pairRateHz >= spec.rateHz;
+    return (spec.pairs ?? 1) * p.timePerPairS <= leftS;
   }
 
   /** Ends the in-flight jobs whose wall time has come, in the order they end. */

@@ -302,6 +302,33 @@ describe("Orchestrator", () => {
     expect(job.path).toEqual(["a", "b", "d"]);
   });
 
+  it("moves a waiting job off a link that degraded below what it needs, and only that job", async () => {
+    const { orch, events } = setup({ scheduler: { defaultLinkShare: 1 } }, mesh());
+    const strict = await orch.submit(
+      { kind: "entanglement", src: "a", dst: "d", pairs: 2, min_fidelity: 0.95 },
+      { id: "strict" },
+    );
+    const lax = await orch.submit({ kind: "entanglement", src: "a", dst: "d", pairs: 2 }, { id: "lax" });
+    expect(strict.ok && strict.job.path).toEqual(["a", "b", "d"]);
+    expect(lax.ok && lax.job.path).toEqual(["a", "b", "d"]);
+    // Small fluctuations move nothing.
+    for (let i = 0; i < 50; i++) orch.estimator.observeFidelity("a-b", 0.988);
+    await orch.linkUp("c-d"); // an unrelated change: no reroute either
+    expect(events.some((e) => e.type === "job" && e.reroute)).toBe(false);
+    // a-b's pairs get much worse: a-b-d can no longer give 0.95, a-c-d still can.
+    for (let i = 0; i < 500; i++) orch.estimator.observeFidelity("a-b", 0.9);
+    await orch.step();
+    const moved = events.filter((e) => e.type === "job" && e.reroute);
+    expect(moved).toEqual([
+      expect.objectContaining({
+        job: expect.objectContaining({ id: "strict" }),
+        reroute: { linkId: "a-b", from: ["a", "b", "d"], to: ["a", "c", "d"] },
+      }),
+    ]);
+    expect((await orch.get("strict"))!.path).toEqual(["a", "c", "d"]);
+    expect((await orch.get("lax"))!.path).toEqual(["a", "b", "d"]);
+  });
+
   it("recovers unfinished jobs from the same store after a restart", async () => {
     const store = new MemoryJobStore();
     const first = setup({ store });
