@@ -3,6 +3,7 @@ import { benches as cascadeBenches } from "./cascade.js";
 import type { Bench, BenchResult } from "./harness.js";
 import { benches as kernelBenches } from "./kernel.js";
 import { benches as kmsBenches } from "./kms.js";
+import { benches as liveTwinBenches } from "./live-twin.js";
 import { benches as networkBenches } from "./network.js";
 import { benches as orchestratorBenches } from "./orchestrator.js";
 import { benches as paBenches } from "./privacy-amplification.js";
@@ -13,6 +14,7 @@ const all: Bench[] = [
   ...kernelBenches,
   ...quantumBenches,
   ...networkBenches,
+  ...liveTwinBenches,
   ...bb84Benches,
   ...cascadeBenches,
   ...paBenches,
