@@ -351,8 +351,9 @@ export async function runServeCommand(
       stepping ??= Promise.resolve()
         .then(advanceTwin)
         .then(() => feed.apply())
-        .then(() => Promise.all([orchestrator.step(Date.now()), refreshPools()]))
+        .then(() => orchestrator.step(Date.now()))
         .then(countJobs)
+        .then(refreshPools)
         .catch((e: unknown) => log.error({ err: e }, "scheduling round failed"))
         .finally(() => {
           stepping = null;

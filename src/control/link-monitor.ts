@@ -115,6 +115,15 @@ export class LinkMonitor {
     }
   }
 
+  /** Puts back changes a caller took by {@link poll} but could not apply, ahead of newer ones. */
+  restore(changes: readonly LinkChange[]): void {
+    for (const c of changes) {
+      const w = this.watches.get(c.linkId);
+      if (w !== undefined && !c.up) w.verdictApplied = false;
+    }
+    this.pending.unshift(...changes);
+  }
+
   /** Whether the monitor holds the link down. */
   declaredDown(linkId: string): boolean {
     return this.watches.get(linkId)?.declaredDown ?? false;

@@ -51,9 +51,16 @@ export class LiveFeed {
    */
   async apply(): Promise<LinkChange[]> {
     const changes = this.monitor.poll();
-    for (const c of changes) {
-      if (c.up) await this.orchestrator.linkUp(c.linkId, "detected", c.reason);
-      else await this.orchestrator.linkDown(c.linkId, "detected", c.reason);
+    for (let i = 0; i < changes.length; i++) {
+      const c = changes[i];
+      try {
+        if (c.up) await this.orchestrator.linkUp(c.linkId, "detected", c.reason);
+        else await this.orchestrator.linkDown(c.linkId, "detected", c.reason);
+      } catch (e) {
+        // Not applied (e.g. the store failed): hand this change and the rest back for the next call.
+        this.monitor.restore(changes.slice(i));
+        throw e;
+      }
     }
     return changes;
   }

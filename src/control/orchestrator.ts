@@ -169,11 +169,24 @@ interface Execution {
   reason?: string;
   /** Entanglement and teleportation: each delivered pair's time (ns from the run's start) and fidelity. */
   deliveries?: Delivery[];
+  /** Simulated time the run went on, ns: to its last pair, or to its deadline or cap when it fell short. Default `result.durationNs`. */
+  simulatedNs?: number;
 }
 
 interface Delivery {
   atNs: number;
   fidelity: number;
+}
+
+/** What the runs of a job before a link cut them delivered, and the simulated time they took. */
+interface Before {
+  deliveries: Delivery[];
+  /** Time spent running (path setups excluded), ns. */
+  runNs: number;
+  /** Time spent setting paths up, ns. */
+  setupNs: number;
+  /** Runs cut so far. */
+  runs: number;
 }
 
 /** A job whose run is computed but whose wall time has not come yet (with `timeScale`). */
@@ -189,7 +202,7 @@ interface InFlight {
   /** Setup of the current run, ns. */
   setupNs: number;
   /** What earlier runs on other paths had delivered before their link went down. */
-  before?: { deliveries: Delivery[]; elapsedNs: number; setupNs: number; runs: number };
+  before?: Before;
   /** Waiting for a reservation on a new path after a link went down. */
   rerouting?: boolean;
 }
@@ -214,6 +227,8 @@ export class Orchestrator {
   /** Admission decisions of the jobs waiting in the scheduler, by job ID. */
   private readonly decisions = new Map<string, Admitted>();
   private readonly timeScale?: number;
+  /** Links held down, and by whom. */
+  private readonly downBy = new Map<string, LinkChangeCause>();
   /** Jobs running in wall time (with `timeScale`), by job ID. */
   private readonly inFlight = new Map<string, InFlight>();
   /** Each link's estimates at the last degradation check that saw them move: fidelity, success probability. */
@@ -246,6 +261,20 @@ export class Orchestrator {
     const o = new Orchestrator(options);
     await o.recover();
     return o;
+  }
+
+  /** The tail of the queue of state-changing calls: each runs alone, in call order. */
+  private lock: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Runs `fn` after every state-changing call made before it has finished: `submit`, `step`,
+   * `cancel`, `linkDown`, `linkUp` and `recover` change the store, the scheduler and the tables of
+   * decisions and runs across awaits, so they must not interleave.
+   */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn, fn);
+    this.lock = run.catch(() => undefined);
+    return run;
   }
 
   private emitJob(job: JobRecord, reroute?: { linkId: string; from: string[]; to: string[] }): void {
@@ -282,7 +311,11 @@ export class Orchestrator {
    * with its path and waits in the scheduler. `tenant`, when given (the authenticated caller), overrides
    * the spec's. A resubmission with an existing ID returns the stored job unchanged.
    */
-  async submit(spec: unknown, opts: { id: string; tenant?: string }): Promise<SubmitResult> {
+  submit(spec: unknown, opts: { id: string; tenant?: string }): Promise<SubmitResult> {
+    return this.exclusive(() => this.submitNow(spec, opts));
+  }
+
+  private async submitNow(spec: unknown, opts: { id: string; tenant?: string }): Promise<SubmitResult> {
     const body =
       opts.tenant !== undefined && typeof spec === "object" && spec !== null && !Array.isArray(spec)
         ? { ...spec, tenant: opts.tenant }
@@ -340,7 +373,11 @@ export class Orchestrator {
    *   could hand out pairs or key twice to a client that already took part of them; failing says
    *   plainly what happened and the client may resubmit.
    */
-  async recover(): Promise<RecoveryReport> {
+  recover(): Promise<RecoveryReport> {
+    return this.exclusive(() => this.recoverNow());
+  }
+
+  private async recoverNow(): Promise<RecoveryReport> {
     const report: RecoveryReport = { readmitted: [], failed: [] };
     const nowMs = this.clock();
     const jobs: JobRecord[] = [];
@@ -385,16 +422,21 @@ export class Orchestrator {
    * `expired` with its result — releasing each reservation when its job ends. Returns the jobs that
    * reached a final state in this round, in order.
    */
-  async step(nowMs: number = this.clock()): Promise<JobRecord[]> {
-    const done: JobRecord[] = [];
+  step(nowMs?: number): Promise<JobRecord[]> {
+    return this.exclusive(() => this.stepNow(nowMs ?? this.clock()));
+  }
+
+  private async stepNow(nowMs: number): Promise<JobRecord[]> {
+    // Runs that ended in time end first: a rate job's run ends exactly at its deadline.
+    const done: JobRecord[] = await this.finishInFlight(nowMs);
     for (const job of await this.store.expireOverdue({ nowMs })) {
       this.scheduler.release(job.id);
       this.decisions.delete(job.id);
+      this.inFlight.delete(job.id);
       this.emitJob(job);
       this.finished(job, "expired");
       done.push(job);
     }
-    done.push(...(await this.finishInFlight(nowMs)));
     await this.reconsiderDegraded(nowMs);
     for (let d = this.scheduler.next(nowMs); d !== null; d = this.scheduler.next(nowMs)) {
       const id = d.job.id;
@@ -529,7 +571,7 @@ export class Orchestrator {
       const message = e instanceof Error ? e.message : String(e);
       exec = { state: "failed", result: { error: { code: "TWIN_ERROR", message } }, reason: message };
     }
-    const runNs = exec.result.durationNs ?? 0;
+    const runNs = exec.simulatedNs ?? exec.result.durationNs ?? 0;
     const merged = this.mergeRuns(job, before, exec, setupNs);
     if (
       exec.result.error?.code !== "TWIN_ERROR" &&
@@ -552,8 +594,8 @@ export class Orchestrator {
   ): Execution {
     const spec = job.spec;
     const result: JobResult = { ...exec.result, setupNs: before.setupNs + setupNs };
-    // Simulated time from the first run's start to the end of this one.
-    result.durationNs = before.elapsedNs - before.setupNs + setupNs + (exec.result.durationNs ?? 0);
+    // Running time over every run, path setups excluded, as for a job run once.
+    result.durationNs = before.runNs + (exec.result.durationNs ?? 0);
     const note = `rerouted ${before.runs} time(s) after a link went down`;
     if (spec.kind === "qkd")
       return { ...exec, result, ...(exec.reason ? { reason: `${exec.reason}; ${note}` } : {}) };
@@ -614,7 +656,11 @@ export class Orchestrator {
     }
     if (
       exec.result.error?.code !== "TWIN_ERROR" &&
-      this.hold(id, { decision, exec, startMs: nowMs, setupNs }, setupNs + (exec.result.durationNs ?? 0))
+      this.hold(
+        id,
+        { decision, exec, startMs: nowMs, setupNs },
+        setupNs + (exec.simulatedNs ?? exec.result.durationNs ?? 0),
+      )
     )
       return null;
     const final = await this.move(running, exec.state, nowMs, { reason: exec.reason, result: exec.result });
@@ -707,6 +753,7 @@ export class Orchestrator {
       },
     });
     const r = report.requests[0];
+    const simulatedNs = report.simulated_time_s * NS_PER_S;
     const result: JobResult = { delivered: r.delivered, durationNs: lastNs };
     const stats = fidelityStats(fidelities);
     if (stats !== undefined) result.fidelity = stats;
@@ -716,21 +763,22 @@ export class Orchestrator {
       const s = report.simulated_time_s;
       result.durationNs = s * NS_PER_S;
       result.rateHz = s > 0 ? r.delivered / s : 0;
-      if (result.rateHz >= 0.9 * spec.rateHz) return { state: "succeeded", result, deliveries };
+      if (result.rateHz >= 0.9 * spec.rateHz) return { state: "succeeded", result, deliveries, simulatedNs };
       const message = `sustained ${result.rateHz.toPrecision(3)} Hz of the ${spec.rateHz} Hz asked for`;
       return {
         state: "failed",
         result: { ...result, error: { code: "RATE", message } },
         reason: message,
         deliveries,
+        simulatedNs,
       };
     }
     const wanted = request.pairs;
-    if (r.delivered >= wanted) return { state: "succeeded", result, deliveries };
+    if (r.delivered >= wanted) return { state: "succeeded", result, deliveries, simulatedNs };
     const e = short(
       `delivered ${r.delivered} of ${wanted} ${spec.kind === "teleportation" ? "states" : "pairs"}`,
     );
-    return { ...e, result: { ...result, ...e.result }, deliveries };
+    return { ...e, result: { ...result, ...e.result }, deliveries, simulatedNs };
   }
 
   private executeQkd(
@@ -798,7 +846,11 @@ export class Orchestrator {
    * or null if there is no such job.
    * @throws JobTransitionError if the job is already final.
    */
-  async cancel(id: string, reason = "cancelled by client"): Promise<JobRecord | null> {
+  cancel(id: string, reason = "cancelled by client"): Promise<JobRecord | null> {
+    return this.exclusive(() => this.cancelNow(id, reason));
+  }
+
+  private async cancelNow(id: string, reason: string): Promise<JobRecord | null> {
     for (;;) {
       const job = await this.store.get(id);
       if (job === null) return null;
@@ -827,13 +879,24 @@ export class Orchestrator {
    * path saved and a `job` event with `reroute` emitted) or, if none is left, `failed` with admission's
    * reason. Returns the jobs affected, as they are now.
    */
-  async linkDown(linkId: string, cause: LinkChangeCause = "operator", reason?: string): Promise<JobRecord[]> {
+  linkDown(linkId: string, cause: LinkChangeCause = "operator", reason?: string): Promise<JobRecord[]> {
+    return this.exclusive(() => this.linkDownNow(linkId, cause, reason));
+  }
+
+  private async linkDownNow(linkId: string, cause: LinkChangeCause, reason?: string): Promise<JobRecord[]> {
+    const holder = this.downBy.get(linkId);
+    if (holder !== undefined) {
+      // Already down: an operator's hold outranks detection's; nothing else changes.
+      if (cause === "operator") this.downBy.set(linkId, "operator");
+      return [];
+    }
+    this.downBy.set(linkId, cause);
     this.estimator.markDown(linkId);
     this.onEvent?.({ type: "link", linkId, up: false, cause, ...(reason ? { reason } : {}) });
     const nowMs = this.clock();
     const out: JobRecord[] = await this.rerouteRunning(linkId, nowMs);
     for (const [id, d] of [...this.decisions]) {
-      if (!d.links.includes(linkId)) continue;
+      if (!d.links.includes(linkId) || this.inFlight.has(id)) continue;
       const job = await this.store.get(id);
       if (job === null || isTerminal(job.state)) continue;
       const decision = admit(job, this.estimator, this.topology, nowMs);
@@ -842,12 +905,11 @@ export class Orchestrator {
           reason: `link ${linkId} went down and no other path is admissible (${decision.code}): ${decision.reason}`,
           result: { error: { code: decision.code, message: decision.reason } },
         });
+        if (f === null) continue; // changed meanwhile (cancelled): its own writer cleaned up
         this.scheduler.release(id);
         this.decisions.delete(id);
-        if (f !== null) {
-          this.finished(f, "failed");
-          out.push(f);
-        }
+        this.finished(f, "failed");
+        out.push(f);
         continue;
       }
       const r = await this.store.update({ id, expectedVersion: job.version, nowMs, path: decision.path });
@@ -869,47 +931,54 @@ export class Orchestrator {
   private async rerouteRunning(linkId: string, nowMs: number): Promise<JobRecord[]> {
     const out: JobRecord[] = [];
     for (const [id, f] of [...this.inFlight]) {
-      if (f.rerouting || !f.decision.links.includes(linkId)) continue;
+      if (!f.decision.links.includes(linkId)) continue;
       const job = await this.store.get(id);
       if (job === null || job.state !== "running") {
         this.inFlight.delete(id);
         this.scheduler.release(id);
+        this.decisions.delete(id);
         continue;
       }
-      // Simulated time the current run had reached (its setup included) when the link went down.
-      const reachedNs = Math.max(0, (nowMs - f.startMs) * 1e6 * (this.timeScale ?? 1));
-      if (reachedNs >= f.spanNs) continue; // done in simulated time: it ends as computed
-      const prior = f.before ?? { deliveries: [], elapsedNs: 0, setupNs: 0, runs: 0 };
-      const fresh = (f.exec.deliveries ?? []).slice(prior.deliveries.length);
-      const kept = job.spec.kind === "qkd" ? [] : fresh.filter((d) => f.setupNs + d.atNs <= reachedNs);
-      const before = {
-        deliveries: [...prior.deliveries, ...kept],
-        elapsedNs: prior.elapsedNs + reachedNs,
-        setupNs: prior.setupNs + f.setupNs,
-        runs: prior.runs + 1,
-      };
-      this.scheduler.release(id);
+      let before: Before;
+      if (f.rerouting)
+        before = f.before!; // cut again before its rest could start: nothing new delivered
+      else {
+        // Simulated time the current run had reached (its setup included) when the link went down.
+        const reachedNs = Math.max(0, (nowMs - f.startMs) * 1e6 * (this.timeScale ?? 1));
+        if (reachedNs >= f.spanNs) continue; // done in simulated time: it ends as computed
+        const prior = f.before ?? { deliveries: [], runNs: 0, setupNs: 0, runs: 0 };
+        const fresh = (f.exec.deliveries ?? []).slice(prior.deliveries.length);
+        const kept = job.spec.kind === "qkd" ? [] : fresh.filter((d) => f.setupNs + d.atNs <= reachedNs);
+        before = {
+          deliveries: [...prior.deliveries, ...kept],
+          runNs: prior.runNs + Math.max(0, reachedNs - f.setupNs),
+          setupNs: prior.setupNs + Math.min(reachedNs, f.setupNs),
+          runs: prior.runs + 1,
+        };
+      }
       const decision = admit(job, this.estimator, this.topology, nowMs);
       if (!decision.admitted) {
-        this.inFlight.delete(id);
         const message = `link ${linkId} went down while the job ran and no other path is admissible (${decision.code}): ${decision.reason}`;
         const partial: JobResult = {
           ...(job.spec.kind === "qkd" ? {} : { delivered: before.deliveries.length }),
-          durationNs: before.elapsedNs - before.setupNs,
+          durationNs: before.runNs,
           setupNs: before.setupNs,
           error: { code: decision.code, message },
         };
         const stats = fidelityStats(before.deliveries.map((d) => d.fidelity));
         if (stats !== undefined) partial.fidelity = stats;
         const failed = await this.move(job, "failed", nowMs, { reason: message, result: partial });
-        if (failed !== null) {
-          this.finished(failed, "failed");
-          out.push(failed);
-        }
+        if (failed === null) continue; // changed meanwhile (cancelled): its own writer cleaned up
+        this.inFlight.delete(id);
+        this.decisions.delete(id);
+        this.scheduler.release(id);
+        this.finished(failed, "failed");
+        out.push(failed);
         continue;
       }
       const r = await this.store.update({ id, expectedVersion: job.version, nowMs, path: decision.path });
       if (r.status !== "ok") continue;
+      this.scheduler.release(id);
       this.inFlight.set(id, { ...f, decision, before, rerouting: true });
       this.decisions.set(id, decision);
       this.scheduler.enqueue(schedulableFromAdmission(r.job, decision, this.linkShare));
@@ -924,7 +993,15 @@ export class Orchestrator {
    * route through it moves there (its new path saved, a `job` event with `reroute` emitted). Returns
    * the jobs moved.
    */
-  async linkUp(linkId: string, cause: LinkChangeCause = "operator", reason?: string): Promise<JobRecord[]> {
+  linkUp(linkId: string, cause: LinkChangeCause = "operator", reason?: string): Promise<JobRecord[]> {
+    return this.exclusive(() => this.linkUpNow(linkId, cause, reason));
+  }
+
+  private async linkUpNow(linkId: string, cause: LinkChangeCause, reason?: string): Promise<JobRecord[]> {
+    const holder = this.downBy.get(linkId);
+    // Up already; or held down by an operator, whom detection does not overrule.
+    if (holder === undefined || (holder === "operator" && cause === "detected")) return [];
+    this.downBy.delete(linkId);
     this.estimator.markUp(linkId);
     this.onEvent?.({ type: "link", linkId, up: true, cause, ...(reason ? { reason } : {}) });
     // Waiting jobs that admission would now put on a path through the link move to it.

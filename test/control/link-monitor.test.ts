@@ -193,3 +193,22 @@ describe("LiveFeed: failures in the live twin are detected and survived", () => 
     ]);
   });
 });
+
+describe("LiveFeed.apply", () => {
+  it("hands back the changes it could not apply, for the next call", async () => {
+    const topology = meshWithOutage();
+    const orch = new Orchestrator({ topology, store: new MemoryJobStore(), clock: () => 0, seed: 1 });
+    const feed = new LiveFeed(orch);
+    feed.observer.linkExpectedSuccess("a-b", 0.05);
+    feed.observer.linkAttempts("a-b", 10_000, 0);
+    const failing = orch.linkDown.bind(orch);
+    let fail = true;
+    orch.linkDown = (...args) => (fail ? Promise.reject(new Error("store unavailable")) : failing(...args));
+    await expect(feed.apply()).rejects.toThrow("store unavailable");
+    expect(orch.estimator.isUp("a-b")).toBe(true);
+    fail = false;
+    expect((await feed.apply()).map((c) => [c.linkId, c.up])).toEqual([["a-b", false]]);
+    expect(orch.estimator.isUp("a-b")).toBe(false);
+    expect(await feed.apply()).toEqual([]);
+  });
+});

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import type { TransitionJobArgs, UpdateJobArgs } from "../../src/control/job-store.js";
 import { MemoryJobStore } from "../../src/control/memory-job-store.js";
 import { Orchestrator, type OrchestratorEvent } from "../../src/control/orchestrator.js";
 import type { Topology } from "../../src/network/topology.js";
@@ -30,12 +31,26 @@ function mesh(): Topology {
   };
 }
 
-function setup(topology: Topology, timeScale = 1) {
+/** A store whose writes can be slowed, so that calls from an API and the scheduling timer overlap. */
+class SlowStore extends MemoryJobStore {
+  delays: { update?: number; transition?: number } = {};
+  private static sleep = (ms?: number) => (ms ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve());
+  override async update(args: UpdateJobArgs) {
+    await SlowStore.sleep(this.delays.update);
+    return super.update(args);
+  }
+  override async transition(args: TransitionJobArgs) {
+    await SlowStore.sleep(this.delays.transition);
+    return super.transition(args);
+  }
+}
+
+function setup(topology: Topology, timeScale = 1, store: MemoryJobStore = new MemoryJobStore()) {
   const clock = manualClock();
   const events: OrchestratorEvent[] = [];
   const orch = new Orchestrator({
     topology,
-    store: new MemoryJobStore(),
+    store,
     clock: clock.now,
     seed: 3,
     timeScale,
@@ -131,6 +146,70 @@ describe("Orchestrator with a time scale", () => {
     expect(c.state).toBe("cancelled");
     expect(await orch.step(clock.start + 3_600_000)).toEqual([]);
     expect((await orch.get("j"))!.state).toBe("cancelled");
+  });
+
+  it("ends a rate job, whose run lasts exactly to its deadline, with its result rather than expiring it", async () => {
+    const { orch, clock } = setup(mesh());
+    await orch.submit({ kind: "entanglement", src: "a", dst: "d", rate_hz: 5, deadline_s: 2 }, { id: "r" });
+    await orch.step(clock.start);
+    let job = (await orch.get("r"))!;
+    for (let t = clock.start + 100; job.state === "running" && t < clock.start + 10_000; t += 100) {
+      await orch.step(t);
+      job = (await orch.get("r"))!;
+    }
+    expect(job.state).toBe("succeeded");
+    expect(job.result?.rateHz).toBeGreaterThan(4.5);
+  });
+
+  it("ends a run that finished before its deadline as computed even when the next round comes late", async () => {
+    const { orch, clock } = setup(mesh());
+    await orch.submit({ kind: "entanglement", src: "a", dst: "d", pairs: 50, deadline_s: 10 }, { id: "p" });
+    await orch.step(clock.start);
+    await orch.step(clock.start + 10_001); // after the deadline
+    const job = (await orch.get("p"))!;
+    expect(job.state).toBe("succeeded");
+    expect(job.result?.delivered).toBe(50);
+  });
+
+  it("keeps a job's partial result when a second cut leaves no path while it waits to be rerouted", async () => {
+    const { orch, clock } = setup(mesh());
+    await orch.submit({ kind: "entanglement", src: "a", dst: "d", pairs: 400 }, { id: "j" });
+    await orch.step(clock.start);
+    clock.set(clock.start + 300);
+    await orch.linkDown("b-d");
+    const [failed] = await orch.linkDown("c-d"); // before its rest could start on a-c-d
+    expect(failed.state).toBe("failed");
+    expect(failed.result?.delivered).toBeGreaterThan(10);
+    expect(failed.result?.fidelity?.count).toBe(failed.result?.delivered);
+    expect(failed.result?.durationNs).toBeGreaterThan(0);
+    expect(await orch.step(clock.start + 3_600_000)).toEqual([]);
+  });
+
+  it("counts a cut during path setup as setup, never as negative running time", async () => {
+    const { orch, clock } = setup(chain({ links: 2, p: 0.5, attemptDurationNs: 1e6, fidelity: 0.99 }), 1e-3);
+    await orch.submit({ kind: "entanglement", src: "n0", dst: "n2", pairs: 10 }, { id: "j" });
+    await orch.step(clock.start);
+    clock.set(clock.start + 1); // 1 µs of simulated time: inside the 50 µs+ setup
+    const [failed] = await orch.linkDown("n1-n2");
+    expect(failed.result?.durationNs).toBe(0);
+    expect(failed.result?.setupNs).toBeCloseTo(1000, 6);
+    expect(failed.result?.delivered).toBe(0);
+  });
+
+  it("does not strand a job when a link comes up while a round is starting it", async () => {
+    const store = new SlowStore();
+    const { orch, clock } = setup(mesh(), 1, store);
+    await orch.linkDown("a-b");
+    await orch.submit({ kind: "entanglement", src: "a", dst: "d", pairs: 5 }, { id: "j" });
+    store.delays = { update: 5, transition: 20 };
+    await Promise.all([orch.linkUp("a-b"), orch.step(clock.start)]);
+    store.delays = {};
+    let job = (await orch.get("j"))!;
+    for (let t = clock.start + 1000; job.state !== "succeeded" && t < clock.start + 600_000; t += 1000) {
+      await orch.step(t);
+      job = (await orch.get("j"))!;
+    }
+    expect(job.state).toBe("succeeded");
   });
 
   it("refuses a time scale that is not a positive number", () => {
