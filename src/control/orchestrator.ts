@@ -483,13 +483,8 @@ export class Orchestrator {
       if (job === null || job.state !== "admitted" || this.pathStillServes(job, d, nowMs)) continue;
       const decision = admit(job, this.estimator, this.topology, nowMs);
       if (!decision.admitted || decision.path.join("\u0000") === d.path.join("\u0000")) continue;
-      const r = await this.store.update({ id, expectedVersion: job.version, nowMs, path: decision.path });
-      if (r.status !== "ok") continue;
-      this.scheduler.release(id);
-      this.scheduler.enqueue(schedulableFromAdmission(r.job, decision, this.linkShare));
-      this.decisions.set(id, decision);
-      this.emitJob(r.job, { linkId: weak, from: d.path, to: decision.path });
-      out.push(r.job);
+      const moved = await this.moveToPath(job, decision, nowMs, weak, d.path);
+      if (moved !== null) out.push(moved);
     }
     return out;
   }
@@ -510,6 +505,31 @@ export class Orchestrator {
     if (spec.minFidelity !== undefined && p.fidelity < spec.minFidelity) return false;
     if (spec.rateHz !== undefined) return p.pairRateHz >= spec.rateHz;
     return (spec.pairs ?? 1) * p.timePerPairS <= leftS;
+  }
+
+  /**
+   * Saves a job's new path, queues it there in place of its old one and emits the reroute (`linkId`
+   * is the link that made it move). Null when the job changed meanwhile.
+   */
+  private async moveToPath(
+    job: JobRecord,
+    decision: Admitted,
+    nowMs: number,
+    linkId: string,
+    from: string[],
+  ): Promise<JobRecord | null> {
+    const r = await this.store.update({
+      id: job.id,
+      expectedVersion: job.version,
+      nowMs,
+      path: decision.path,
+    });
+    if (r.status !== "ok") return null;
+    this.scheduler.release(job.id);
+    this.scheduler.enqueue(schedulableFromAdmission(r.job, decision, this.linkShare));
+    this.decisions.set(job.id, decision);
+    this.emitJob(r.job, { linkId, from, to: decision.path });
+    return r.job;
   }
 
   /** Ends the in-flight jobs whose wall time has come, in the order they end. */
@@ -912,13 +932,8 @@ export class Orchestrator {
         out.push(f);
         continue;
       }
-      const r = await this.store.update({ id, expectedVersion: job.version, nowMs, path: decision.path });
-      if (r.status !== "ok") continue;
-      this.scheduler.release(id);
-      this.scheduler.enqueue(schedulableFromAdmission(r.job, decision, this.linkShare));
-      this.decisions.set(id, decision);
-      this.emitJob(r.job, { linkId, from: d.path, to: decision.path });
-      out.push(r.job);
+      const moved = await this.moveToPath(job, decision, nowMs, linkId, d.path);
+      if (moved !== null) out.push(moved);
     }
     return out;
   }
@@ -976,14 +991,10 @@ export class Orchestrator {
         out.push(failed);
         continue;
       }
-      const r = await this.store.update({ id, expectedVersion: job.version, nowMs, path: decision.path });
-      if (r.status !== "ok") continue;
-      this.scheduler.release(id);
+      const moved = await this.moveToPath(job, decision, nowMs, linkId, f.decision.path);
+      if (moved === null) continue;
       this.inFlight.set(id, { ...f, decision, before, rerouting: true });
-      this.decisions.set(id, decision);
-      this.scheduler.enqueue(schedulableFromAdmission(r.job, decision, this.linkShare));
-      this.emitJob(r.job, { linkId, from: f.decision.path, to: decision.path });
-      out.push(r.job);
+      out.push(moved);
     }
     return out;
   }
@@ -1013,13 +1024,8 @@ export class Orchestrator {
       if (job === null || job.state !== "admitted") continue;
       const decision = admit(job, this.estimator, this.topology, nowMs);
       if (!decision.admitted || !decision.links.includes(linkId)) continue;
-      const r = await this.store.update({ id, expectedVersion: job.version, nowMs, path: decision.path });
-      if (r.status !== "ok") continue;
-      this.scheduler.release(id);
-      this.scheduler.enqueue(schedulableFromAdmission(r.job, decision, this.linkShare));
-      this.decisions.set(id, decision);
-      this.emitJob(r.job, { linkId, from: d.path, to: decision.path });
-      out.push(r.job);
+      const moved = await this.moveToPath(job, decision, nowMs, linkId, d.path);
+      if (moved !== null) out.push(moved);
     }
     return out;
   }
