@@ -1,71 +1,16 @@
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { compileCli, startQnet, stopQnet } from "./support/qnet-process.js";
 
 // `npm start` runs `qnet serve` as a process: this runs the CLI compiled from the source now, as a
 // child process, and checks what an operator sees — the banner, the running services, JSON logs on
 // stderr, a clean stop on SIGTERM, and the jobs still there after a restart on the same data.
 
-const ROOT = join(import.meta.dirname, "..");
-const OUT = join(ROOT, "dist-check", "serve");
-const MAIN = join(OUT, "src", "cli", "main.js");
-
-interface Proc {
-  child: ChildProcess;
-  out: string;
-  err: string;
-}
-
-const children = new Set<ChildProcess>();
-process.once("exit", () => {
-  for (const c of children) c.kill("SIGKILL");
-});
-
-/** Starts `qnet serve …` and waits for its banner. */
-function serve(args: string[]): Promise<Proc> {
-  const child = spawn(
-    process.execPath,
-    [
-      "--input-type=module",
-      "-e",
-      `import { main } from ${JSON.stringify(MAIN)}; process.exitCode = await main(["node", "qnet", ...process.argv.slice(1)]);`,
-      "--",
-      "serve",
-      ...args,
-    ],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
-  children.add(child);
-  const proc: Proc = { child, out: "", err: "" };
-  return new Promise((resolve, reject) => {
-    child.stderr!.on("data", (d) => {
-      proc.err += d;
-    });
-    child.stdout!.on("data", (d) => {
-      proc.out += d;
-      if (proc.out.includes("Stop with Ctrl-C.")) resolve(proc);
-    });
-    child.once("exit", (code) =>
-      reject(new Error(`qnet serve exited (${code}) before it was ready: ${proc.err.slice(-2000)}`)),
-    );
-  });
-}
-
-/** Sends SIGTERM and resolves with the exit code. */
-function stop(p: Proc): Promise<number | null> {
-  return new Promise((resolve) => {
-    p.child.removeAllListeners("exit");
-    const timer = setTimeout(() => p.child.kill("SIGKILL"), 15_000);
-    p.child.once("exit", (code) => {
-      clearTimeout(timer);
-      children.delete(p.child);
-      resolve(code);
-    });
-    p.child.kill("SIGTERM");
-  });
-}
+let main = "";
+const serve = (args: string[]) => startQnet(main, ["serve", ...args]);
+const stop = stopQnet;
 
 const url = (banner: string, label: string): string => {
   const m = banner.match(new RegExp(`${label}\\s+(http://127\\.0\\.0\\.1:\\d+\\S*)`));
@@ -78,11 +23,7 @@ describe("qnet serve as a process", () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it("serves, logs JSON lines, stops cleanly on SIGTERM and keeps its jobs across a restart", async () => {
-    execFileSync(
-      process.execPath,
-      [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.build.json", "--outDir", OUT],
-      { cwd: ROOT, stdio: "ignore" },
-    );
+    main = compileCli("serve");
     const args = ["--port", "0", "--metrics-port", "0", "--kms-port", "0", "--dir", dir, "--step-ms", "50"];
     const first = await serve(args);
     const api = url(first.out, "dashboard").replace(/\/$/, "");

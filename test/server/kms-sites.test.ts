@@ -1,4 +1,3 @@
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { request } from "node:https";
@@ -16,6 +15,7 @@ import { HttpsKmePeers } from "../../src/server/kme-peer-client.js";
 import { type RunningKms, startKmsNetwork } from "../../src/server/kms-service.js";
 import { AesGcmKeyCipher } from "../../src/store/cipher.js";
 import { SqliteKeyStore } from "../../src/store/sqlite-key-store.js";
+import { compileCli, type QnetProcess, startQnet, stopQnet } from "../support/qnet-process.js";
 
 /**
  * One KME per site, each site in its own instance of the key service (its own servers, store and copy
@@ -25,7 +25,6 @@ import { SqliteKeyStore } from "../../src/store/sqlite-key-store.js";
  *
  * kme-a leads the supply of a-b (the smaller KME ID) and kme-b follows; kme-b leads b-c.
  */
-const ROOT = join(import.meta.dirname, "..", "..");
 const KMES = ["kme-a", "kme-b", "kme-c"];
 const SAES: SaeRegistration[] = [
   { saeId: "app-a", kmeId: "kme-a", policy: "qkd-only" },
@@ -440,63 +439,12 @@ describe("restarts: each end resynchronises from its own store", () => {
 });
 
 describe("qnet kms --site: sites in separate OS processes", () => {
-  interface Proc {
-    child: ChildProcess;
-    out: string;
-    err: string;
-  }
-  const MAIN = join(ROOT, "dist-check", "kms-sites", "src", "cli", "main.js");
-
-  /** Starts `qnet kms …` (the CLI compiled from the source now) and waits for its report. */
-  function qnet(args: string[]): Promise<Proc> {
-    const child = spawn(
-      process.execPath,
-      [
-        "--input-type=module",
-        "-e",
-        `import { main } from ${JSON.stringify(MAIN)}; process.exitCode = await main(["node", "qnet", ...process.argv.slice(1)]);`,
-        "--",
-        ...args,
-      ],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
-    const proc: Proc = { child, out: "", err: "" };
-    return new Promise((resolve, reject) => {
-      child.stderr!.on("data", (d) => {
-        proc.err += d;
-      });
-      child.stdout!.on("data", (d) => {
-        proc.out += d;
-        if (proc.out.includes("Stop with Ctrl-C.")) resolve(proc);
-      });
-      child.on("exit", (code) =>
-        reject(new Error(`qnet kms exited (${code}) before it was ready: ${proc.err.slice(-2000)}`)),
-      );
-    });
-  }
-
-  function stop(p: Proc): Promise<void> {
-    return new Promise((resolve) => {
-      p.child.removeAllListeners("exit");
-      if (p.child.exitCode !== null) return resolve();
-      p.child.on("exit", () => resolve());
-      p.child.kill("SIGTERM");
-    });
-  }
+  let main = "";
+  const qnet = (args: string[]) => startQnet(main, args);
+  const stop = (p: QnetProcess) => stopQnet(p);
 
   it("runs kme-a in one process and kme-b, kme-c in another; keys cross and are relayed", async () => {
-    // Compiled to a directory of its own, so as not to race other tests that compile dist/.
-    execFileSync(
-      process.execPath,
-      [
-        join(ROOT, "node_modules", "typescript", "bin", "tsc"),
-        "-p",
-        "tsconfig.build.json",
-        "--outDir",
-        join(ROOT, "dist-check", "kms-sites"),
-      ],
-      { cwd: ROOT, stdio: "ignore" },
-    );
+    main = compileCli("kms-sites");
     const dir = mkdtempSync(join(tmpdir(), "qnet-kms-sites-cli-"));
     // One development CA for every process (here one data directory; on separate machines, copies of it).
     const pki = await makePki(dir);
@@ -514,7 +462,7 @@ describe("qnet kms --site: sites in separate OS processes", () => {
       "--peer",
       `kme-c=https://127.0.0.1:${portB + 1}`,
     ]);
-    let bc: Proc | undefined;
+    let bc: QnetProcess | undefined;
     try {
       expect(a.out).toContain(`kme-a  https://127.0.0.1:${portA}  (SAE app-a)`);
       expect(a.out).toContain(`kme-b  https://127.0.0.1:${portB}  (SAE app-b, runs elsewhere)`);
