@@ -884,6 +884,11 @@ export class Orchestrator {
     }
   }
 
+  /** Who holds a link down (`operator` or `detected`), or undefined while it is up. */
+  linkHold(linkId: string): LinkChangeCause | undefined {
+    return this.downBy.get(linkId);
+  }
+
   /** The job with this ID, or null. */
   get(id: string): Promise<JobRecord | null> {
     return this.store.get(id);

@@ -571,6 +571,12 @@ export const ORCHESTRATOR_OPENAPI: OpenApiDocument = {
           a: { type: "string" },
           b: { type: "string" },
           up: { type: "boolean" },
+          down_cause: {
+            type: "string",
+            enum: ["operator", "detected"],
+            description:
+              "While the link is down: an operator took it down, or failure detection saw it stop heralding.",
+          },
           success_probability: {
             type: "number",
             minimum: 0,

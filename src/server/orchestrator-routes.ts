@@ -196,6 +196,8 @@ export interface LinkStatusJson {
   fidelity: number;
   observed_attempts: number;
   key_pool_bits?: number;
+  /** While down: who took it down, `operator` (the API) or `detected` (it stopped heralding). */
+  down_cause?: "operator" | "detected";
 }
 
 /** Every link's live estimates, in topology order, with the key pooled on it when `keyPools` knows. */
@@ -213,6 +215,8 @@ export function linkStatuses(orch: Orchestrator, keyPools?: ReadonlyMap<string, 
       fidelity: e.fidelity,
       observed_attempts: e.observedAttempts,
     };
+    const hold = orch.linkHold(id);
+    if (hold !== undefined) out.down_cause = hold;
     const bits = keyPools?.get(id);
     if (bits !== undefined) out.key_pool_bits = bits;
     return out;

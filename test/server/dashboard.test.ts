@@ -277,6 +277,8 @@ describe("dashboard: GET /api/v1/topology and /api/v1/links", () => {
     expect(moved.fidelity).toBeCloseTo(0.93 + 0.05 * (0.5 - 0.93), 12);
     const down = after.find((l) => l.link_id === "campus-a-datacentre")!;
     expect(down.up).toBe(false);
+    expect(down.down_cause).toBe("operator");
+    expect(moved.down_cause).toBeUndefined();
     expect(down.pair_rate_hz).toBe(0);
     expect(down.success_probability).toBe(est.successProbability("campus-a-datacentre"));
   });

@@ -215,7 +215,8 @@ function renderLinks() {
   const withKeys = [...state.links.values()].some((l) => l.key_pool_bits !== undefined);
   $('[data-testid="links-table"] .key-column').hidden = !withKeys;
   const rows = [...state.links.values()].map((l) => {
-    const status = h("span", { class: `badge ${l.up ? "up" : "down"}` }, l.up ? "up" : "down");
+    const downText = l.down_cause === "detected" ? "down · detected" : "down";
+    const status = h("span", { class: `badge ${l.up ? "up" : "down"}` }, l.up ? "up" : downText);
     const key = h("td", { class: "num", "data-testid": "link-key-pool" });
     key.hidden = !withKeys;
     key.textContent = l.key_pool_bits === undefined ? "–" : `${count(l.key_pool_bits)} bits`;
@@ -353,11 +354,17 @@ function connectEvents() {
     scheduleJobsRender();
   });
   events.addEventListener("link", (e) => {
-    const { link_id: id, up } = JSON.parse(e.data);
+    const { link_id: id, up, cause } = JSON.parse(e.data);
     const known = state.links.get(id);
     // Show the change at once; the refresh brings the estimates that go with it.
     if (known !== undefined) {
-      state.links.set(id, { ...known, up, pair_rate_hz: up ? known.pair_rate_hz : 0 });
+      const { down_cause: _previous, ...rest } = known;
+      state.links.set(id, {
+        ...rest,
+        up,
+        pair_rate_hz: up ? known.pair_rate_hz : 0,
+        ...(up ? {} : { down_cause: cause }),
+      });
       renderLinks();
       paintLinks();
     }
