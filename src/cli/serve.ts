@@ -234,11 +234,14 @@ export async function runServeCommand(
     });
     for (const id of orchestrator.estimator.linkIds())
       sink.linkState(id, orchestrator.estimator.isUp(id), "operator");
-    /** Jobs per tenant and state, for the `qnet_jobs` gauge. */
+    /** Jobs per tenant and state, and what the scheduler has reserved, for their gauges. */
     const countJobs = async () => {
       const { byTenant } = await store.counts();
       for (const [tenant, states] of Object.entries(byTenant))
         for (const [state, n] of Object.entries(states)) sink.jobsInState(tenant, state, n);
+      const { links, nodes } = orchestrator.scheduler.occupancy();
+      for (const [id, l] of Object.entries(links)) sink.linkReserved(id, Math.min(1, l.fraction));
+      for (const [id, n] of Object.entries(nodes)) sink.memoryReserved(id, n.reservedQubits);
     };
     const feed = new LiveFeed(orchestrator, sink);
     if (twinScale !== undefined)

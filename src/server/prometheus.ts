@@ -94,6 +94,8 @@ export class PrometheusSink implements ObservationSink {
   private readonly linkUp: Gauge<"link_id">;
   private readonly linkDownEvents: Counter<"link_id" | "cause">;
   private readonly jobsNow: Gauge<"tenant" | "state">;
+  private readonly linkReservedRatio: Gauge<"link_id">;
+  private readonly memoryReservedQubits: Gauge<"node_id">;
 
   constructor(options: PrometheusSinkOptions = {}) {
     const registers = [this.registry];
@@ -222,6 +224,16 @@ export class PrometheusSink implements ObservationSink {
       "tenant",
       "state",
     ]);
+    this.linkReservedRatio = gauge(
+      "qnet_link_reserved_ratio",
+      "Share of the link's capacity the scheduler has reserved for running jobs (M8).",
+      ["link_id"],
+    );
+    this.memoryReservedQubits = gauge(
+      "qnet_memory_qubits_reserved",
+      "Memory qubits of the node the scheduler has reserved for running jobs (M8).",
+      ["node_id"],
+    );
     this.calibrationDriftRatio = gauge(
       "qnet_calibration_drift_ratio",
       "Relative drift of a calibrated link parameter from its calibrated value (M9).",
@@ -335,6 +347,14 @@ export class PrometheusSink implements ObservationSink {
 
   jobsInState(tenant: string, state: string, count: number): void {
     this.jobsNow.set({ tenant, state }, nonNegative("qnet_jobs", count));
+  }
+
+  linkReserved(linkId: string, fraction: number): void {
+    this.linkReservedRatio.set({ link_id: linkId }, unitInterval("qnet_link_reserved_ratio", fraction));
+  }
+
+  memoryReserved(nodeId: string, qubits: number): void {
+    this.memoryReservedQubits.set({ node_id: nodeId }, nonNegative("qnet_memory_qubits_reserved", qubits));
   }
 }
 

@@ -108,6 +108,10 @@ export interface ObservationSink {
   linkState(linkId: string, up: boolean, cause: "operator" | "detected"): void;
   /** How many of a tenant's jobs are in a state now (queue depth and work in progress). */
   jobsInState(tenant: string, state: string, count: number): void;
+  /** The share of a link's capacity the scheduler has reserved for running jobs now, in [0, 1] (M8). */
+  linkReserved(linkId: string, fraction: number): void;
+  /** Memory qubits of a node the scheduler has reserved for running jobs now (M8). */
+  memoryReserved(nodeId: string, qubits: number): void;
 }
 
 /** One observation as data: the method's name as `kind`, its arguments as fields. */
@@ -126,7 +130,9 @@ export type Observation =
   | { kind: "jobFinished"; tenant: string; jobKind: string; outcome: JobOutcome }
   | { kind: "calibrationDrift"; linkId: string; parameter: string; ratio: number }
   | { kind: "linkState"; linkId: string; up: boolean; cause: "operator" | "detected" }
-  | { kind: "jobsInState"; tenant: string; state: string; count: number };
+  | { kind: "jobsInState"; tenant: string; state: string; count: number }
+  | { kind: "linkReserved"; linkId: string; fraction: number }
+  | { kind: "memoryReserved"; nodeId: string; qubits: number };
 
 /** The observations of one kind. */
 export type ObservationOf<K extends Observation["kind"]> = Extract<Observation, { kind: K }>;
@@ -151,6 +157,8 @@ export class NullSink implements ObservationSink {
   calibrationDrift(_linkId: string, _parameter: string, _ratio: number): void {}
   linkState(_linkId: string, _up: boolean, _cause: "operator" | "detected"): void {}
   jobsInState(_tenant: string, _state: string, _count: number): void {}
+  linkReserved(_linkId: string, _fraction: number): void {}
+  memoryReserved(_nodeId: string, _qubits: number): void {}
 }
 
 /**
@@ -223,6 +231,12 @@ export class RecordingSink implements ObservationSink {
   jobsInState(tenant: string, state: string, count: number): void {
     this.observations.push({ kind: "jobsInState", tenant, state, count });
   }
+  linkReserved(linkId: string, fraction: number): void {
+    this.observations.push({ kind: "linkReserved", linkId, fraction });
+  }
+  memoryReserved(nodeId: string, qubits: number): void {
+    this.observations.push({ kind: "memoryReserved", nodeId, qubits });
+  }
 }
 
 /** Makes the sink call that an {@link Observation} records. */
@@ -272,6 +286,12 @@ export function dispatch(sink: ObservationSink, o: Observation): void {
       break;
     case "jobsInState":
       sink.jobsInState(o.tenant, o.state, o.count);
+      break;
+    case "linkReserved":
+      sink.linkReserved(o.linkId, o.fraction);
+      break;
+    case "memoryReserved":
+      sink.memoryReserved(o.nodeId, o.qubits);
       break;
   }
 }

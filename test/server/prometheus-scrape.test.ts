@@ -315,6 +315,9 @@ describe.skipIf(!havePrometheus)("a real Prometheus scraping `qnet serve`", () =
     const up = await query(p.url, "qnet_link_up");
     expect(up.map(([l]) => l.link_id).sort()).toEqual(serve.orchestrator.estimator.linkIds().sort());
     for (const [, v] of up) expect(v).toBe(1);
+    // The scheduler's reservations per link (M8), 0 once the job is done.
+    const reserved = await query(p.url, "qnet_link_reserved_ratio");
+    expect(reserved.map(([l]) => l.link_id).sort()).toEqual(serve.orchestrator.estimator.linkIds().sort());
     await until("qnet_jobs for the succeeded job", 20_000, () =>
       queryEquals(p.url, 'qnet_jobs{tenant="lab",state="succeeded"}', 1),
     );

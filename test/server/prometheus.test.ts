@@ -58,6 +58,8 @@ const METRICS: [name: string, type: "counter" | "gauge" | "histogram"][] = [
   ["qnet_link_up", "gauge"],
   ["qnet_link_down_events_total", "counter"],
   ["qnet_jobs", "gauge"],
+  ["qnet_link_reserved_ratio", "gauge"],
+  ["qnet_memory_qubits_reserved", "gauge"],
 ];
 
 /** A small network's worth of observations, at least one of each kind. */
@@ -101,6 +103,8 @@ function feed(sink: ObservationSink): void {
   sink.linkState("link-bc", false, "operator");
   sink.jobsInState("bank", "running", 3);
   sink.jobsInState("bank", "running", 2);
+  sink.linkReserved("link-ab", 0.5);
+  sink.memoryReserved("bob", 3);
 }
 
 /** The value of the one sample line with exactly this name and label set (in exposition order). */
@@ -143,6 +147,8 @@ describe("PrometheusSink exposition", () => {
     expect(sample(text, 'qnet_link_down_events_total{link_id="link-bc",cause="operator"}')).toBe(1);
     expect(sample(text, 'qnet_link_down_events_total{link_id="link-ab",cause="operator"}')).toBeUndefined();
     expect(sample(text, 'qnet_jobs{tenant="bank",state="running"}')).toBe(2);
+    expect(sample(text, 'qnet_link_reserved_ratio{link_id="link-ab"}')).toBe(0.5);
+    expect(sample(text, 'qnet_memory_qubits_reserved{node_id="bob"}')).toBe(3);
     expect(sample(text, 'qnet_qkd_sifted_bits_total{link_id="qkd-ab"}')).toBe(20000);
     expect(sample(text, 'qnet_qkd_disclosed_bits_total{link_id="qkd-ab"}')).toBe(2500);
     expect(sample(text, 'qnet_qkd_secret_key_bits_total{link_id="qkd-ab"}')).toBe(4000);

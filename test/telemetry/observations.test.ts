@@ -38,6 +38,8 @@ function reportOneOfEach(sink: ObservationSink): void {
   sink.calibrationDrift("link-ab", "polarization", -0.02);
   sink.linkState("link-ab", false, "detected");
   sink.jobsInState("bank", "queued", 4);
+  sink.linkReserved("link-ab", 0.5);
+  sink.memoryReserved("repeater-1", 2);
 }
 
 const ALL_KINDS: Observation["kind"][] = [
@@ -56,6 +58,8 @@ const ALL_KINDS: Observation["kind"][] = [
   "calibrationDrift",
   "linkState",
   "jobsInState",
+  "linkReserved",
+  "memoryReserved",
 ];
 
 describe("RecordingSink", () => {
