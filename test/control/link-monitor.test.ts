@@ -7,6 +7,7 @@ import { Orchestrator, type OrchestratorEvent } from "../../src/control/orchestr
 import { LiveTwin } from "../../src/network/live-twin.js";
 import type { Topology } from "../../src/network/topology.js";
 import { Rng } from "../../src/sim/rng.js";
+import { RecordingSink } from "../../src/telemetry/observations.js";
 import { abstractLink, chain, node } from "../support/topologies.js";
 
 const line = () => chain({ links: 2, p: 0.01, attemptDurationNs: 1000 });
@@ -191,6 +192,38 @@ describe("LiveFeed: failures in the live twin are detected and survived", () => 
       "a-b",
       "a-b",
     ]);
+  });
+});
+
+describe("LiveFeed.flush", () => {
+  it("passes counters summed per link and gauges at their latest value, histograms as they come", () => {
+    const orch = new Orchestrator({
+      topology: meshWithOutage(),
+      store: new MemoryJobStore(),
+      clock: () => 0,
+      seed: 1,
+    });
+    const sink = new RecordingSink();
+    const feed = new LiveFeed(orch, sink);
+    feed.observer.linkAttempts("a-b", 10, 1);
+    feed.observer.linkAttempts("a-b", 5, 1);
+    feed.observer.linkAttempts("a-c", 7, 0);
+    feed.observer.memoryOccupancy("b", 1, 4);
+    feed.observer.memoryOccupancy("b", 3, 4);
+    feed.observer.pairFidelity("a-b", 0.9);
+    expect(sink.observations.map((o) => o.kind)).toEqual(["pairFidelity"]);
+    // The estimates take every herald at once.
+    expect(orch.estimator.estimate("a-b").observedAttempts).toBe(15);
+    feed.flush();
+    expect(sink.of("linkAttempts")).toEqual([
+      { kind: "linkAttempts", linkId: "a-b", attempts: 15, successes: 2 },
+      { kind: "linkAttempts", linkId: "a-c", attempts: 7, successes: 0 },
+    ]);
+    expect(sink.of("memoryOccupancy")).toEqual([
+      { kind: "memoryOccupancy", nodeId: "b", occupied: 3, capacity: 4 },
+    ]);
+    feed.flush();
+    expect(sink.of("linkAttempts")).toHaveLength(2);
   });
 });
 
