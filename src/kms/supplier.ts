@@ -213,6 +213,26 @@ abstract class SupplierBase<O extends { source: KeySource; unitBits: number }> {
   get supplied(): Readonly<SupplierStats> {
     return { ...this.stats, regenerated: this.reader.regenerated };
   }
+
+  protected count(block: SuppliedBlock, units: number, bits: number): void {
+    this.stats.blocks++;
+    this.stats.units += units;
+    this.stats.bits += bits;
+    this.stats.parameterSet = block.parameterSet;
+  }
+}
+
+/** Supplies blocks until the pool is full or `maxBlocks` were added; returns the blocks added. */
+async function fillUntilFull(
+  s: { full(): Promise<boolean>; supplyOnce(): Promise<number> },
+  maxBlocks: number,
+): Promise<number> {
+  let n = 0;
+  while (n < maxBlocks && !(await s.full())) {
+    await s.supplyOnce();
+    n++;
+  }
+  return n;
 }
 
 /** Keeps a pool filled at both ends, both in this process. */
@@ -277,21 +297,13 @@ export class KeySupplier extends SupplierBase<SupplierOptions> implements PoolSu
       if (index !== undefined) last[e.side] = index;
     }
     this.reader.done();
-    this.stats.blocks++;
-    this.stats.units += units;
-    this.stats.bits += bits;
-    this.stats.parameterSet = block.parameterSet;
+    this.count(block, units, bits);
     return bits;
   }
 
   /** Supplies blocks until the pool is full or `maxBlocks` were added; returns the blocks added. */
-  async fill(maxBlocks = Number.POSITIVE_INFINITY): Promise<number> {
-    let n = 0;
-    while (n < maxBlocks && !(await this.full())) {
-      await this.supplyOnce();
-      n++;
-    }
-    return n;
+  fill(maxBlocks = Number.POSITIVE_INFINITY): Promise<number> {
+    return fillUntilFull(this, maxBlocks);
   }
 }
 
@@ -353,13 +365,6 @@ abstract class LinkEnd extends SupplierBase<LinkEndOptions> {
     const units = atA.local.length + atA.peer.length;
     return { share: this.options.end === "a" ? atA : atB, units, bits: units * this.options.unitBits };
   }
-
-  protected count(block: SuppliedBlock, units: number, bits: number): void {
-    this.stats.blocks++;
-    this.stats.units += units;
-    this.stats.bits += bits;
-    this.stats.parameterSet = block.parameterSet;
-  }
 }
 
 /**
@@ -414,13 +419,8 @@ export class SupplyLeader extends LinkEnd implements PoolSupplier {
     return bits;
   }
 
-  async fill(maxBlocks = Number.POSITIVE_INFINITY): Promise<number> {
-    let n = 0;
-    while (n < maxBlocks && !(await this.full())) {
-      await this.supplyOnce();
-      n++;
-    }
-    return n;
+  fill(maxBlocks = Number.POSITIVE_INFINITY): Promise<number> {
+    return fillUntilFull(this, maxBlocks);
   }
 }
 
