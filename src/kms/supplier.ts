@@ -31,6 +31,11 @@ import { duplicateUnitError } from "./memory-key-store.js";
 
 export interface SupplierOptions {
   source: KeySource;
+  /**
+   * Awaited after each block a restarted source makes again to reach the blocks the stores already
+   * hold (a simulated source recomputes them): lets a server answer in between. Default: none.
+   */
+  pause?: () => Promise<void>;
   /** The KME at end A of the link and its store; likewise B. */
   a: { kmeId: string; store: KeyStore };
   b: { kmeId: string; store: KeyStore };
@@ -177,7 +182,10 @@ class BlockReader {
   private held: SuppliedBlock | undefined;
   regenerated = 0;
 
-  constructor(private readonly source: KeySource) {}
+  constructor(
+    private readonly source: KeySource,
+    private readonly pause?: () => Promise<void>,
+  ) {}
 
   /** The next block with an index above `after` (every block when `after` is undefined), kept until {@link done}. */
   async peek(after: number | undefined): Promise<SuppliedBlock> {
@@ -187,6 +195,7 @@ class BlockReader {
       if (after === undefined || index === undefined || index > after) return this.held;
       this.held = undefined;
       this.regenerated++;
+      await this.pause?.();
     }
   }
 
@@ -196,14 +205,14 @@ class BlockReader {
 }
 
 /** What every supplier of a link's pool keeps: the source's blocks in order and what it supplied. */
-abstract class SupplierBase<O extends { source: KeySource; unitBits: number }> {
+abstract class SupplierBase<O extends { source: KeySource; unitBits: number; pause?: () => Promise<void> }> {
   protected readonly stats: SupplierStats;
   protected readonly reader: BlockReader;
 
   constructor(protected readonly options: O) {
     checkUnitBits(options.unitBits);
     this.stats = { pool: options.source.linkId, blocks: 0, units: 0, bits: 0 };
-    this.reader = new BlockReader(options.source);
+    this.reader = new BlockReader(options.source, options.pause);
   }
 
   get pool(): string {
@@ -311,6 +320,8 @@ export class KeySupplier extends SupplierBase<SupplierOptions> implements PoolSu
 export interface LinkEndOptions {
   /** This end's copy of the link's source (the same blocks as the other end's copy). */
   source: KeySource;
+  /** As {@link SupplierOptions.pause}. */
+  pause?: () => Promise<void>;
   /** This KME and its store. */
   local: { kmeId: string; store: KeyStore };
   /** The KME at the other end. */

@@ -32,6 +32,9 @@ import { KMS_SERVER_OPTIONS, registerKmsRoutes } from "./kms-routes.js";
 import { PrometheusSink, registerMetricsRoute } from "./prometheus.js";
 import { type MtlsFiles, mtlsServerOptions, type SaeIdSource, saeIdFromRequest } from "./tls.js";
 
+/** Lets pending I/O run: a simulated source recomputing old blocks must not stall the servers. */
+const yieldToIo = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 /** One site: its KME, where it listens, its store and its TLS files. */
 export interface KmsSiteSpec {
   kmeId: string;
@@ -193,6 +196,7 @@ export async function startKmsNetwork(spec: KmsNetworkSpec): Promise<RunningKms>
         clock,
         sink,
         log,
+        pause: yieldToIo,
       });
     });
   const closeAll = async () => {
@@ -307,6 +311,7 @@ export async function startKmsNetwork(spec: KmsNetworkSpec): Promise<RunningKms>
           clock,
           sink,
           log,
+          pause: yieldToIo,
         }),
       );
     else if (localIds.has(supplyLeaderOf(l.a, l.b))) {
@@ -323,6 +328,7 @@ export async function startKmsNetwork(spec: KmsNetworkSpec): Promise<RunningKms>
           clock,
           sink,
           log,
+          pause: yieldToIo,
         }),
       );
     }

@@ -111,6 +111,7 @@ describe("the key supplier", () => {
   it("after a restart skips the blocks both stores hold, and gives a block one end lacks to that end only", async () => {
     const a = new MemoryKeyStore();
     const b = new MemoryKeyStore();
+    let pauses = 0;
     const supplier = (target: number) =>
       new KeySupplier({
         source: countingSource(64),
@@ -119,8 +120,12 @@ describe("the key supplier", () => {
         unitBits: 64,
         targetBits: target,
         clock: () => 1,
+        pause: async () => {
+          pauses++;
+        },
       });
     expect(await supplier(500).fill()).toBe(2);
+    expect(pauses).toBe(0);
     // A crash after kme-a got block 2 but before kme-b did.
     const src = countingSource(64);
     await src.next();
@@ -133,6 +138,7 @@ describe("the key supplier", () => {
     expect(await again.fill(2)).toBe(2);
     // Blocks 0 and 1 were made again and skipped; block 2 went to kme-b only, block 3 to both.
     expect(again.supplied.regenerated).toBe(2);
+    expect(pauses).toBe(2); // one after each block made again, so that a server can answer between them
     const ids = async (store: MemoryKeyStore) =>
       (await store.queryAudit({ kind: "supplied" })).map((e) => e.detail?.split(",")[0]).reverse();
     expect(await ids(a)).toEqual(["block a-b:0", "block a-b:1", "block a-b:2", "block a-b:3"]);
