@@ -22,6 +22,7 @@ import {
   writePem,
 } from "../server/certs.js";
 import { InputError, UsageError } from "./errors.js";
+import { integerFlag } from "./flags.js";
 
 /** Flags of `qnet certs` as typed, by commander's camel-case names. */
 export interface CertsCommandOptions {
@@ -87,12 +88,12 @@ function ids(flag: string, value: string | readonly string[] | undefined): strin
 
 function parseDays(text: string | undefined): number {
   if (text === undefined) return DEFAULT_VALIDITY_DAYS;
-  const v = Number(text.trim());
-  if (text.trim() === "" || !Number.isInteger(v) || v < 1 || v > MAX_VALIDITY_DAYS)
-    throw new UsageError(
-      `--days: expected a whole number of days from 1 to ${MAX_VALIDITY_DAYS}, got '${text}'`,
-    );
-  return v;
+  return integerFlag(
+    text,
+    "--days",
+    `a whole number of days from 1 to ${MAX_VALIDITY_DAYS}`,
+    (v) => v >= 1 && v <= MAX_VALIDITY_DAYS,
+  );
 }
 
 /** Quotes a path for a POSIX shell when it needs it, so the curl example pastes as is. */

@@ -11,6 +11,7 @@ import { AUDIT_KINDS } from "../kms/memory-key-store.js";
 import { AesGcmKeyCipher, loadMasterKey, MASTER_KEY_ENV } from "../store/cipher.js";
 import { SqliteKeyStore } from "../store/sqlite-key-store.js";
 import { InputError, UsageError } from "./errors.js";
+import { integerFlag } from "./flags.js";
 import { formatTable } from "./format.js";
 
 export interface KmsAuditOptions {
@@ -36,9 +37,12 @@ function time(text: string | undefined, flag: string): number | undefined {
 
 /** Runs the query; returns the report text. */
 export async function runKmsAudit(opts: KmsAuditOptions): Promise<string> {
-  const limit = Number(opts.limit);
-  if (!Number.isInteger(limit) || limit < 1 || limit > 1_000_000)
-    throw new UsageError(`--limit: expected an integer from 1 to 1000000, got '${opts.limit}'`);
+  const limit = integerFlag(
+    opts.limit,
+    "--limit",
+    "an integer from 1 to 1000000",
+    (v) => v >= 1 && v <= 1_000_000,
+  );
   if (opts.kind !== undefined && !(AUDIT_KINDS as readonly string[]).includes(opts.kind))
     throw new UsageError(`--kind: expected one of ${AUDIT_KINDS.join(", ")}, got '${opts.kind}'`);
   const query: AuditQuery = { limit };

@@ -31,6 +31,7 @@ import { PostgresKeyStore } from "../store/postgres-key-store.js";
 import { SqliteKeyStore } from "../store/sqlite-key-store.js";
 import { runCertsCommand } from "./certs.js";
 import { InputError, UsageError } from "./errors.js";
+import { integerFlag, portFlag, portOrOffFlag } from "./flags.js";
 import { loadTopology } from "./simulate.js";
 
 export interface KmsCommandOptions {
@@ -131,13 +132,6 @@ const DEV_LINKS = [
   { linkId: "a-b", a: "kme-a", b: "kme-b", lengthKm: 10 },
   { linkId: "b-c", a: "kme-b", b: "kme-c", lengthKm: 15 },
 ];
-
-function intFlag(text: string, flag: string, what: string, ok: (v: number) => boolean): number {
-  const v = Number(text);
-  if (text.trim() === "" || !Number.isInteger(v) || !ok(v))
-    throw new UsageError(`${flag}: expected ${what}, got '${text}'`);
-  return v;
-}
 
 /** The master key: from QNET_KMS_MASTER_KEY if set, else `<dir>/master.key`, created on first run. */
 function masterKey(dir: string): Uint8Array {
@@ -390,20 +384,13 @@ export async function runKmsCommand(
   opts: KmsCommandOptions,
   log: (entry: Record<string, unknown>) => void = () => {},
 ): Promise<{ running: RunningKms; report: string }> {
-  const port = intFlag(opts.port, "--port", "a TCP port from 0 to 65533", (v) => v >= 0 && v <= 65533);
+  const port = portFlag(opts.port, "--port", 65533);
   const flagBits =
     opts.poolBits === undefined
       ? undefined
-      : intFlag(opts.poolBits, "--pool-bits", "a number of bits ≥ 1024", (v) => v >= 1024);
+      : integerFlag(opts.poolBits, "--pool-bits", "a number of bits ≥ 1024", (v) => v >= 1024);
   const metricsPort =
-    opts.metricsPort === undefined || opts.metricsPort === "off"
-      ? undefined
-      : intFlag(
-          opts.metricsPort,
-          "--metrics-port",
-          "a TCP port from 0 to 65535, or off",
-          (v) => v >= 0 && v <= 65535,
-        );
+    opts.metricsPort === undefined ? undefined : portOrOffFlag(opts.metricsPort, "--metrics-port");
   if (opts.store === "postgres" && !opts.postgresUrl)
     throw new UsageError(
       "--store postgres needs --postgres-url, e.g. postgres://user:pass@127.0.0.1:5432/kms",

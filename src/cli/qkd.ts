@@ -8,6 +8,7 @@ import { Option } from "commander";
 import { parseDurationNs, UnitError } from "../network/units.js";
 import { type KeyBlock, KeyPoolExhaustedError, type QkdLinkSpec, QkdSession } from "../qkd/pipeline.js";
 import { InputError, UsageError } from "./errors.js";
+import { numberFlag } from "./flags.js";
 import { formatTable } from "./format.js";
 import { ProgressBar } from "./progress.js";
 
@@ -34,11 +35,7 @@ function num(
   what: string,
   ok: (v: number) => boolean,
 ): number | undefined {
-  if (text === undefined) return undefined;
-  const v = Number(text.trim());
-  if (text.trim() === "" || !Number.isFinite(v) || !ok(v))
-    throw new UsageError(`${flag}: expected ${what}, got '${text}'`);
-  return v;
+  return text === undefined ? undefined : numberFlag(text, flag, what, ok);
 }
 
 /** A block as reported: everything but the key material itself. */

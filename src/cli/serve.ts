@@ -26,6 +26,7 @@ import {
 import { PrometheusSink, registerMetricsRoute } from "../server/prometheus.js";
 import { SqliteJobStore } from "../store/sqlite-job-store.js";
 import { InputError, UsageError } from "./errors.js";
+import { integerFlag, numberFlag, portFlag, portOrOffFlag } from "./flags.js";
 import { DEFAULT_POOL_BITS, type KmsLayout, kmsLayoutOfTopology, startKeyService } from "./kms.js";
 import { loadTopology } from "./simulate.js";
 import { loadTenants } from "./tenants.js";
@@ -72,27 +73,6 @@ export interface RunningServe {
 
 /** Log levels a user may choose, least severe first. */
 const LOG_LEVELS = ["debug", "info", "warn", "error", "silent"] as const;
-
-function positiveNumber(text: string, flag: string, what: string): number {
-  const v = Number(text);
-  if (text.trim() === "" || !Number.isFinite(v) || v <= 0)
-    throw new UsageError(`${flag}: expected ${what}, got '${text}'`);
-  return v;
-}
-
-function nonNegativeNumber(text: string, flag: string, what: string): number {
-  const v = Number(text);
-  if (text.trim() === "" || !Number.isFinite(v) || v < 0)
-    throw new UsageError(`${flag}: expected ${what}, got '${text}'`);
-  return v;
-}
-
-function intFlag(text: string, flag: string, what: string, ok: (v: number) => boolean): number {
-  const v = Number(text);
-  if (text.trim() === "" || !Number.isInteger(v) || !ok(v))
-    throw new UsageError(`${flag}: expected ${what}, got '${text}'`);
-  return v;
-}
 
 /** examples/metro.yaml of this installation: the nearest directory above this module with a package.json. */
 function defaultTopology(): string {
@@ -146,15 +126,9 @@ export async function runServeCommand(
   opts: ServeCommandOptions,
   logDestination?: DestinationStream,
 ): Promise<{ running: RunningServe; report: string }> {
-  const portFlag = (text: string, flag: string, max = 65535) =>
-    intFlag(text, flag, `a TCP port from 0 to ${max}`, (v) => v >= 0 && v <= max);
   const port = portFlag(opts.port, "--port");
-  const offOr = (text: string, flag: string, max = 65535) =>
-    text === "off"
-      ? undefined
-      : intFlag(text, flag, `a TCP port from 0 to ${max}, or off`, (v) => v >= 0 && v <= max);
-  const metricsPort = offOr(opts.metricsPort, "--metrics-port");
-  const stepMs = intFlag(
+  const metricsPort = portOrOffFlag(opts.metricsPort, "--metrics-port");
+  const stepMs = integerFlag(
     opts.stepMs,
     "--step-ms",
     "milliseconds from 10 to 60000",
@@ -164,15 +138,17 @@ export async function runServeCommand(
   const twinScale =
     twinScaleText === "off"
       ? undefined
-      : positiveNumber(
+      : numberFlag(
           twinScaleText,
           "--twin-scale",
           "simulated seconds per wall second, e.g. 1 or 0.1, or off",
+          (v) => v > 0,
         );
-  const probeRate = nonNegativeNumber(
+  const probeRate = numberFlag(
     opts.probeRate ?? "1000",
     "--probe-rate",
     "pairs per second per link, or 0 for no limit",
+    (v) => v >= 0,
   );
   const log = serveLogger(opts.logLevel ?? "info", logDestination);
   const topologyPath = opts.topology ?? defaultTopology();
@@ -181,7 +157,7 @@ export async function runServeCommand(
   // The key service is checked before anything starts, so that a bad topology or port fails cleanly.
   let kmsLayout: KmsLayout | undefined;
   let kmsNote: string | undefined;
-  const kmsPort = offOr(opts.kmsPort ?? "off", "--kms-port", 65535 - 64);
+  const kmsPort = portOrOffFlag(opts.kmsPort ?? "off", "--kms-port", 65535 - 64);
   if (kmsPort !== undefined) {
     try {
       kmsLayout = kmsLayoutOfTopology(topology, topologyPath);
