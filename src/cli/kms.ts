@@ -82,15 +82,19 @@ const DEV_LAYOUT = (): KmsLayout => ({
 export function kmsLayoutOfTopology(topology: Topology, label: string): KmsLayout {
   const sites = topology.nodes.filter((n) => n.type === "end" || n.type === "trusted");
   const ids = new Set(sites.map((n) => n.id));
-  const links = topology.links
-    .filter((l) => ids.has(l.a) && ids.has(l.b) && l.quantum.kind === "physical")
-    .map((l) => ({
-      linkId: l.id,
-      a: l.a,
-      b: l.b,
-      lengthKm: l.quantum.lengthKm,
-      attenuationDbPerKm: l.quantum.kind === "physical" ? l.quantum.attenuationDbPerKm : 0.2,
-    }));
+  const links = topology.links.flatMap((l) =>
+    ids.has(l.a) && ids.has(l.b) && l.quantum.kind === "physical"
+      ? [
+          {
+            linkId: l.id,
+            a: l.a,
+            b: l.b,
+            lengthKm: l.quantum.lengthKm,
+            attenuationDbPerKm: l.quantum.attenuationDbPerKm,
+          },
+        ]
+      : [],
+  );
   const declared = topology.keyService?.saes;
   const saes: SaeRegistration[] = declared
     ? declared.map((sae) => {

@@ -62,10 +62,6 @@ export class LiveFeed {
     };
   }
 
-  /**
-   * Flushes the metrics, then applies what the detector found since the last call: a dead link is taken down (its waiting jobs
-   * rerouted or failed), a recovered one brought up, each as a `detected` link event. Returns the changes.
-   */
   /** Passes the summed attempts and the latest occupancies to the sink. {@link apply} calls it first. */
   flush(): void {
     const sink = this.sink;
@@ -76,6 +72,11 @@ export class LiveFeed {
     this.occupancy.clear();
   }
 
+  /**
+   * Flushes the metrics, then applies what the detector found since the last call: a dead link is
+   * taken down (its waiting jobs rerouted or failed), a recovered one brought up, each as a `detected`
+   * link event. Returns the changes.
+   */
   async apply(): Promise<LinkChange[]> {
     this.flush();
     const changes = this.monitor.poll();

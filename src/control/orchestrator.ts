@@ -32,6 +32,11 @@ import { LinkEstimator } from "./link-estimates.js";
 import { keyBitsPerPair, predictPath } from "./routing.js";
 import { Scheduler, type SchedulerOptions, schedulableFromAdmission } from "./scheduler.js";
 
+/** Whether two paths visit the same nodes in the same order. */
+function samePath(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((n, i) => n === b[i]);
+}
+
 /** What the orchestrator emits: a job changed (state, path) or a link went down or up. */
 export type OrchestratorEvent =
   | {
@@ -285,6 +290,13 @@ export class Orchestrator {
     this.sink?.jobFinished(job.spec.tenant, job.spec.kind, outcome);
   }
 
+  /** Drops everything held for a job that has ended: its reservation, decision and run in flight. */
+  private forget(id: string): void {
+    this.scheduler.release(id);
+    this.decisions.delete(id);
+    this.inFlight.delete(id);
+  }
+
   /** A transition that emits its event when it is written; null when the job changed meanwhile. */
   private async move(
     job: JobRecord,
@@ -346,7 +358,7 @@ export class Orchestrator {
         reason: `admitted on ${d.path.join("-")} (${d.mode})`,
         path: d.path,
       });
-    } else if (job.path?.join() !== d.path.join()) {
+    } else if (job.path === undefined || !samePath(job.path, d.path)) {
       const r = await this.store.update({ id: job.id, expectedVersion: job.version, nowMs, path: d.path });
       admitted = r.status === "ok" ? r.job : null;
       if (admitted !== null) this.emitJob(admitted);
@@ -430,9 +442,7 @@ export class Orchestrator {
     // Runs that ended in time end first: a rate job's run ends exactly at its deadline.
     const done: JobRecord[] = await this.finishInFlight(nowMs);
     for (const job of await this.store.expireOverdue({ nowMs })) {
-      this.scheduler.release(job.id);
-      this.decisions.delete(job.id);
-      this.inFlight.delete(job.id);
+      this.forget(job.id);
       this.emitJob(job);
       this.finished(job, "expired");
       done.push(job);
@@ -482,7 +492,7 @@ export class Orchestrator {
       const job = await this.store.get(id);
       if (job === null || job.state !== "admitted" || this.pathStillServes(job, d, nowMs)) continue;
       const decision = admit(job, this.estimator, this.topology, nowMs);
-      if (!decision.admitted || decision.path.join("\u0000") === d.path.join("\u0000")) continue;
+      if (!decision.admitted || samePath(decision.path, d.path)) continue;
       const moved = await this.moveToPath(job, decision, nowMs, weak, d.path);
       if (moved !== null) out.push(moved);
     }
@@ -539,8 +549,7 @@ export class Orchestrator {
       .sort((x, y) => x[1].finishAtMs - y[1].finishAtMs);
     const done: JobRecord[] = [];
     for (const [id, f] of due) {
-      this.inFlight.delete(id);
-      this.scheduler.release(id);
+      this.forget(id);
       const job = await this.store.get(id);
       if (job === null || job.state !== "running") continue; // cancelled or expired meanwhile
       const final = await this.move(job, f.exec.state, nowMs, {
@@ -598,20 +607,14 @@ export class Orchestrator {
       this.hold(id, { decision, exec: merged, startMs: nowMs, setupNs }, setupNs + runNs)
     )
       return null;
-    this.inFlight.delete(id);
-    this.scheduler.release(id);
+    this.forget(id);
     const final = await this.move(job, merged.state, nowMs, { reason: merged.reason, result: merged.result });
     if (final !== null) this.finished(final, merged.state);
     return final;
   }
 
   /** The outcome of a job over its runs: what earlier paths delivered before their cut, then `exec`. */
-  private mergeRuns(
-    job: JobRecord,
-    before: NonNullable<InFlight["before"]>,
-    exec: Execution,
-    setupNs: number,
-  ): Execution {
+  private mergeRuns(job: JobRecord, before: Before, exec: Execution, setupNs: number): Execution {
     const spec = job.spec;
     const result: JobResult = { ...exec.result, setupNs: before.setupNs + setupNs };
     // Running time over every run, path setups excluded, as for a job run once.
@@ -758,7 +761,6 @@ export class Orchestrator {
     };
     if (spec.kind === "teleportation")
       request.application = { kind: "teleport", theta: spec.thetaRad, phi: spec.phiRad };
-    const fidelities: number[] = [];
     const deliveries: Delivery[] = [];
     let lastNs = 0;
     const report = simulate({ ...this.topology, requests: [request] }, untilNs, {
@@ -767,7 +769,6 @@ export class Orchestrator {
         if (rid !== job.id) return;
         const fidelity =
           spec.kind === "teleportation" ? teleportationFidelity(state, spec.thetaRad, spec.phiRad) : state[0];
-        fidelities.push(fidelity);
         deliveries.push({ atNs: t, fidelity });
         lastNs = t;
       },
@@ -775,7 +776,7 @@ export class Orchestrator {
     const r = report.requests[0];
     const simulatedNs = report.simulated_time_s * NS_PER_S;
     const result: JobResult = { delivered: r.delivered, durationNs: lastNs };
-    const stats = fidelityStats(fidelities);
+    const stats = fidelityStats(deliveries.map((d) => d.fidelity));
     if (stats !== undefined) result.fidelity = stats;
     if (spec.kind === "entanglement" && spec.rateHz !== undefined) {
       // A rate job runs to its deadline; it succeeds if it sustained 90 % of the rate, a margin for the
@@ -876,9 +877,7 @@ export class Orchestrator {
       if (job === null) return null;
       const c = await this.move(job, "cancelled", this.clock(), { reason });
       if (c === null) continue; // changed meanwhile: read again and retry
-      this.scheduler.release(id);
-      this.decisions.delete(id);
-      this.inFlight.delete(id);
+      this.forget(id);
       this.finished(c, "cancelled");
       return c;
     }
@@ -931,8 +930,7 @@ export class Orchestrator {
           result: { error: { code: decision.code, message: decision.reason } },
         });
         if (f === null) continue; // changed meanwhile (cancelled): its own writer cleaned up
-        this.scheduler.release(id);
-        this.decisions.delete(id);
+        this.forget(id);
         this.finished(f, "failed");
         out.push(f);
         continue;
@@ -954,9 +952,7 @@ export class Orchestrator {
       if (!f.decision.links.includes(linkId)) continue;
       const job = await this.store.get(id);
       if (job === null || job.state !== "running") {
-        this.inFlight.delete(id);
-        this.scheduler.release(id);
-        this.decisions.delete(id);
+        this.forget(id);
         continue;
       }
       let before: Before;
@@ -989,9 +985,7 @@ export class Orchestrator {
         if (stats !== undefined) partial.fidelity = stats;
         const failed = await this.move(job, "failed", nowMs, { reason: message, result: partial });
         if (failed === null) continue; // changed meanwhile (cancelled): its own writer cleaned up
-        this.inFlight.delete(id);
-        this.decisions.delete(id);
-        this.scheduler.release(id);
+        this.forget(id);
         this.finished(failed, "failed");
         out.push(failed);
         continue;

@@ -13,6 +13,7 @@
  */
 
 import type { LinkSpec, NodeSpec, Topology } from "../network/topology.js";
+import { binaryEntropy } from "../qkd/bits.js";
 import {
   decayDephasing,
   decayDepolarizing,
@@ -273,12 +274,6 @@ export interface TrustedPathPrediction {
   keyRateBps: number;
   /** Secret key rate of each hop, bits/s (same order as `links`). */
   hopKeyRateBps: number[];
-}
-
-/** Binary entropy h(x) = −x log2 x − (1 − x) log2(1 − x), bits. */
-export function binaryEntropy(x: number): number {
-  if (x <= 0 || x >= 1) return 0;
-  return -x * Math.log2(x) - (1 - x) * Math.log2(1 - x);
 }
 
 /**

@@ -359,7 +359,7 @@ export async function startKmsNetwork(spec: KmsNetworkSpec): Promise<RunningKms>
           try {
             while ((await s.fill(1)) > 0) {
               blocks++;
-              await new Promise((resolve) => setImmediate(resolve));
+              await yieldToIo();
             }
             if (failing.delete(s.pool)) log({ level: "info", event: "supply-recovered", pool: s.pool });
           } catch (e) {

@@ -626,21 +626,19 @@ export class SqliteKeyStore implements KeyStore {
   /** Inserts an audit event in the current transaction. */
   private insertAudit(event: AuditEvent): void {
     checkAudit(event);
-    {
-      const seq = this.sql(
-        `INSERT INTO audit (at_ms, kind, actor, pool, key_ids, bits, detail) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-      ).run(
-        event.atMs,
-        event.kind,
-        event.actor,
-        event.pool ?? null,
-        event.keyIds === undefined ? null : JSON.stringify(event.keyIds),
-        event.bits ?? null,
-        event.detail ?? null,
-      ).lastInsertRowid;
-      const link = this.sql("INSERT OR IGNORE INTO audit_keys (key_id, seq) VALUES (?, ?)");
-      for (const k of event.keyIds ?? []) link.run(k, seq);
-    }
+    const seq = this.sql(
+      `INSERT INTO audit (at_ms, kind, actor, pool, key_ids, bits, detail) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    ).run(
+      event.atMs,
+      event.kind,
+      event.actor,
+      event.pool ?? null,
+      event.keyIds === undefined ? null : JSON.stringify(event.keyIds),
+      event.bits ?? null,
+      event.detail ?? null,
+    ).lastInsertRowid;
+    const link = this.sql("INSERT OR IGNORE INTO audit_keys (key_id, seq) VALUES (?, ?)");
+    for (const k of event.keyIds ?? []) link.run(k, seq);
   }
 
   async queryAudit(query: AuditQuery = {}): Promise<AuditEvent[]> {
