@@ -63,16 +63,24 @@ describe("the tenants file", () => {
         expect(res.status).toBe(201);
         return ((await res.json()) as { id: string }).id;
       };
-      // A burst of 2, then one job per 5 s: the third waits.
+      // A burst of 2, then one job per 5 s: the third waits for the bucket to refill.
       const ids = [await submit(), await submit(), await submit()];
-      await new Promise((r) => setTimeout(r, 1000));
-      const states = await Promise.all(
-        ids.map(
-          async (id) =>
-            ((await (await fetch(`${running.apiUrl}/api/v1/jobs/${id}`)).json()) as { state: string }).state,
-        ),
-      );
-      expect(states).toEqual(["succeeded", "succeeded", "admitted"]);
+      type Job = { state: string; history: { state: string; at: string }[] };
+      const get = async (id: string) =>
+        (await (await fetch(`${running.apiUrl}/api/v1/jobs/${id}`)).json()) as Job;
+      const until = Date.now() + 20_000;
+      let jobs = await Promise.all(ids.map(get));
+      while (jobs[2].state !== "succeeded" && Date.now() < until) {
+        if (jobs[0].state === "succeeded" && jobs[1].state === "succeeded")
+          expect(jobs[2].state).toBe("admitted");
+        await new Promise((r) => setTimeout(r, 100));
+        jobs = await Promise.all(ids.map(get));
+      }
+      expect(jobs.map((j) => j.state)).toEqual(["succeeded", "succeeded", "succeeded"]);
+      const started = (j: Job) => Date.parse(j.history.find((h) => h.state === "running")!.at);
+      // The bucket (burst 2, 0.2 per s) gives the third job its token 5 s after the first two took theirs.
+      expect(started(jobs[2]) - started(jobs[0])).toBeGreaterThanOrEqual(5000 - 1);
+      expect(started(jobs[1]) - started(jobs[0])).toBeLessThan(1000);
     } finally {
       await running.close();
     }

@@ -7,6 +7,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import type { AuditEvent, IssuedKey, KeyStore, KeyUnit } from "../../src/kms/key-store.js";
+import { Rng } from "../../src/sim/rng.js";
 
 /** What a backend's test file supplies besides `open`. */
 export interface ConformanceOptions {
@@ -810,7 +811,12 @@ export function describeKeyStoreConformance(
             calls.push({ sae, ids: [keys[i].id] });
             calls.push({ sae, ids: [keys[i].id, keys[(i + 1) % keys.length].id] });
           }
-        calls.sort(() => 0.5 - Math.random());
+        // A seeded shuffle (Fisher–Yates), so that a failure can be replayed.
+        const rng = new Rng("take-race");
+        for (let i = calls.length - 1; i > 0; i--) {
+          const j = rng.int(i + 1);
+          [calls[i], calls[j]] = [calls[j], calls[i]];
+        }
         const results = await Promise.all(calls.map((c) => s.takeReserved(c.ids, c.sae, T0)));
         const got = new Map<string, string>();
         results.forEach((r, i) => {
