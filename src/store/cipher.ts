@@ -153,3 +153,38 @@ export function parseMasterKey(text: string, what: string): Uint8Array {
 export function generateMasterKey(): string {
   return randomBytes(MASTER_KEY_BYTES).toString("hex");
 }
+
+/** Decrypts a stored value, naming the row (never its content) if that fails. */
+export function openSealed(cipher: KeyCipher, sealed: Uint8Array, aad: string, what: string): Uint8Array {
+  try {
+    return cipher.decrypt(sealed, aad);
+  } catch (e) {
+    const reason = e instanceof Error ? e.message : "unknown error";
+    throw new KeyDecryptionError(`${what}: ${reason}`);
+  }
+}
+
+/**
+ * Checks at open that `cipher` holds the store's master key: the store seals a fixed value when it is
+ * created, and a store opened with another key fails here, with a clear message, rather than on the
+ * first key it hands out.
+ */
+export function checkMasterKey(
+  cipher: KeyCipher,
+  stored: { value: Uint8Array } | undefined,
+  save: (sealed: Uint8Array) => void,
+  what: string,
+): void {
+  const probe = new TextEncoder().encode("qnet-kms master key check");
+  if (stored === undefined) {
+    save(cipher.encrypt(probe, MASTER_KEY_CHECK_AAD));
+    return;
+  }
+  try {
+    cipher.decrypt(stored.value, MASTER_KEY_CHECK_AAD);
+  } catch {
+    throw new KeyDecryptionError(
+      `${what} was created with a different master key: check the master key file or environment variable`,
+    );
+  }
+}

@@ -49,7 +49,7 @@ import {
   LIVE_STATES,
 } from "../control/memory-job-store.js";
 import { ensureSchema, inTransaction, openPool, quotedSchema, type Tx } from "./postgres-common.js";
-import { jobFromRow } from "./sqlite-job-store.js";
+import { jobFromRow } from "./rows.js";
 
 /** The schema version this code writes and reads. */
 export const POSTGRES_JOB_SCHEMA_VERSION = 1;

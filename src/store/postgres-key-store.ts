@@ -50,9 +50,9 @@ import {
   takeAuditEvent,
   uniqueSlaves,
 } from "../kms/memory-key-store.js";
-import { keyAad, unitAad } from "./cipher.js";
+import { checkMasterKey, keyAad, openSealed, unitAad } from "./cipher.js";
 import { ensureSchema, inTransaction, openPool, quotedSchema, Rollback, type Tx } from "./postgres-common.js";
-import { checkMasterKey, collectLevels, openSealed } from "./sqlite-key-store.js";
+import { collectLevels } from "./rows.js";
 
 /** The schema version this code writes and reads. */
 export const POSTGRES_SCHEMA_VERSION = 1;

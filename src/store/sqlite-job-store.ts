@@ -30,7 +30,7 @@ import type {
   TransitionJobArgs,
   UpdateJobArgs,
 } from "../control/job-store.js";
-import type { JobHistoryEntry, JobRecord, JobState } from "../control/jobs.js";
+import type { JobRecord, JobState } from "../control/jobs.js";
 import { newJob, transition } from "../control/jobs.js";
 import {
   applyClaim,
@@ -46,6 +46,7 @@ import {
   encodeCursor,
   LIVE_STATES,
 } from "../control/memory-job-store.js";
+import { type JobRow, jobFromRow } from "./rows.js";
 
 /** The schema version this code writes and reads. */
 export const SQLITE_JOB_SCHEMA_VERSION = 1;
@@ -92,54 +93,11 @@ CREATE TABLE IF NOT EXISTS job_history (
 ) WITHOUT ROWID;
 `;
 
-/** A row of `jobs`. */
-export interface JobRow {
-  seq: number;
-  id: string;
-  state: JobState;
-  created_at_ms: number;
-  updated_at_ms: number;
-  deadline_at_ms: number | null;
-  claim_worker: string | null;
-  claim_until_ms: number | null;
-  version: number;
-  spec: string;
-  result: string | null;
-  path: string | null;
-}
-
 interface HistoryRow {
   job_id: string;
   state: JobState;
   at_ms: number;
   reason: string | null;
-}
-
-/** A record from its row and its history rows (oldest first). JSON columns may come parsed (PostgreSQL). */
-export function jobFromRow(
-  row: Omit<JobRow, "seq" | "spec" | "result" | "path"> & { spec: unknown; result: unknown; path: unknown },
-  history: readonly { state: JobState; at_ms: number; reason: string | null }[],
-): JobRecord {
-  const json = (v: unknown) => (typeof v === "string" ? JSON.parse(v) : v);
-  const job: JobRecord = {
-    id: row.id,
-    spec: json(row.spec),
-    state: row.state,
-    history: history.map((h): JobHistoryEntry => {
-      const e: JobHistoryEntry = { state: h.state, atMs: Number(h.at_ms) };
-      if (h.reason !== null) e.reason = h.reason;
-      return e;
-    }),
-    createdAtMs: Number(row.created_at_ms),
-    updatedAtMs: Number(row.updated_at_ms),
-    version: Number(row.version),
-  };
-  if (row.deadline_at_ms !== null) job.deadlineAtMs = Number(row.deadline_at_ms);
-  if (row.result !== null) job.result = json(row.result);
-  if (row.path !== null) job.path = json(row.path);
-  if (row.claim_worker !== null)
-    job.claim = { worker: row.claim_worker, untilMs: Number(row.claim_until_ms) };
-  return job;
 }
 
 /** The SQLite {@link JobStore}. Open with {@link SqliteJobStore.open}. */

@@ -55,7 +55,8 @@ import {
   takeAuditEvent,
   uniqueSlaves,
 } from "../kms/memory-key-store.js";
-import { KeyDecryptionError, keyAad, MASTER_KEY_CHECK_AAD, unitAad } from "./cipher.js";
+import { checkMasterKey, keyAad, openSealed, unitAad } from "./cipher.js";
+import { collectLevels } from "./rows.js";
 
 /** The schema version this code writes and reads. */
 export const SQLITE_SCHEMA_VERSION = 1;
@@ -683,56 +684,5 @@ export class SqliteKeyStore implements KeyStore {
     this.closed = true;
     this.flush();
     this.db.close();
-  }
-}
-
-/** Turns grouped (pool, direction) counts into levels, pools with no available units at zero. */
-export function collectLevels(
-  rows: readonly { pool: string; direction: Direction | null; units: number; bits: number }[],
-): PoolLevel[] {
-  const out = new Map<string, PoolLevel>();
-  for (const r of rows) {
-    let level = out.get(r.pool);
-    if (level === undefined) {
-      level = { pool: r.pool, local: { units: 0, bits: 0 }, peer: { units: 0, bits: 0 } };
-      out.set(r.pool, level);
-    }
-    if (r.direction !== null) level[r.direction] = { units: Number(r.units), bits: Number(r.bits) };
-  }
-  return [...out.values()];
-}
-
-/** Decrypts a stored value, naming the row (never its content) if that fails. */
-export function openSealed(cipher: KeyCipher, sealed: Uint8Array, aad: string, what: string): Uint8Array {
-  try {
-    return cipher.decrypt(sealed, aad);
-  } catch (e) {
-    const reason = e instanceof Error ? e.message : "unknown error";
-    throw new KeyDecryptionError(`${what}: ${reason}`);
-  }
-}
-
-/**
- * Checks at open that `cipher` holds the store's master key: the store seals a fixed value when it is
- * created, and a store opened with another key fails here, with a clear message, rather than on the
- * first key it hands out.
- */
-export function checkMasterKey(
-  cipher: KeyCipher,
-  stored: { value: Uint8Array } | undefined,
-  save: (sealed: Uint8Array) => void,
-  what: string,
-): void {
-  const probe = new TextEncoder().encode("qnet-kms master key check");
-  if (stored === undefined) {
-    save(cipher.encrypt(probe, MASTER_KEY_CHECK_AAD));
-    return;
-  }
-  try {
-    cipher.decrypt(stored.value, MASTER_KEY_CHECK_AAD);
-  } catch {
-    throw new KeyDecryptionError(
-      `${what} was created with a different master key: check the master key file or environment variable`,
-    );
   }
 }
