@@ -210,7 +210,7 @@ export async function runServeCommand(
     });
     for (const id of orchestrator.estimator.linkIds())
       sink.linkState(id, orchestrator.estimator.isUp(id), "operator");
-    /** Jobs per tenant and state, and what the scheduler has reserved, for their gauges. */
+    /** Jobs per tenant and state, and what the scheduler has reserved, for their gauges (at each scrape). */
     const countJobs = async () => {
       const { byTenant } = await store.counts();
       for (const [tenant, states] of Object.entries(byTenant))
@@ -299,7 +299,8 @@ export async function runServeCommand(
         loggerInstance: log.child({ component: "metrics" }) as FastifyBaseLogger,
         logController: new LogController({ disableRequestLogging: true }),
       });
-      registerMetricsRoute(m, sink);
+      // Job counts are a query over every job stored: made when Prometheus asks, not every round.
+      registerMetricsRoute(m, sink, { beforeScrape: countJobs });
       metricsUrl = `${await listen(m, metricsPort, "--metrics-port")}/metrics`;
     }
 
@@ -331,7 +332,6 @@ export async function runServeCommand(
         .then(advanceTwin)
         .then(() => feed.apply())
         .then(() => orchestrator.step(Date.now()))
-        .then(countJobs)
         .then(refreshPools)
         .catch((e: unknown) => log.error({ err: e }, "scheduling round failed"))
         .finally(() => {

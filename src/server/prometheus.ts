@@ -374,6 +374,11 @@ function unitInterval(metric: string, x: number): number {
 export interface MetricsRouteOptions {
   /** The path to serve. Default `/metrics`, where Prometheus scrapes by default. */
   path?: string;
+  /**
+   * Called before each scrape, to bring gauges that are costly to keep current (e.g. counts over a
+   * store) up to date. A failure is logged by the server and the scrape still answers.
+   */
+  beforeScrape?: () => Promise<void>;
 }
 
 /**
@@ -386,7 +391,12 @@ export function registerMetricsRoute(
   sink: PrometheusSink,
   options: MetricsRouteOptions = {},
 ): void {
-  app.get(options.path ?? "/metrics", async (_request, reply) => {
+  app.get(options.path ?? "/metrics", async (request, reply) => {
+    try {
+      await options.beforeScrape?.();
+    } catch (e) {
+      request.log.error({ err: e }, "updating gauges before a scrape failed");
+    }
     const text = await sink.metricsText();
     return reply.header("content-type", sink.contentType).send(text);
   });

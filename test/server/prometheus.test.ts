@@ -278,6 +278,30 @@ describe("GET /metrics", () => {
     expect(res.body).toContain("# TYPE qnet_jobs_total counter");
     await other.close();
   });
+
+  it("brings gauges up to date before each scrape, and still answers when that fails", async () => {
+    const fresh = new PrometheusSink();
+    let scrapes = 0;
+    let fail = false;
+    const app2 = Fastify({ logger: false });
+    registerMetricsRoute(app2, fresh, {
+      beforeScrape: async () => {
+        if (fail) throw new Error("store unavailable");
+        fresh.jobsInState("bank", "queued", ++scrapes);
+      },
+    });
+    expect((await app2.inject({ method: "GET", url: "/metrics" })).body).toContain(
+      'qnet_jobs{tenant="bank",state="queued"} 1',
+    );
+    expect((await app2.inject({ method: "GET", url: "/metrics" })).body).toContain(
+      'qnet_jobs{tenant="bank",state="queued"} 2',
+    );
+    fail = true;
+    const res = await app2.inject({ method: "GET", url: "/metrics" });
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toContain('qnet_jobs{tenant="bank",state="queued"} 2');
+    await app2.close();
+  });
 });
 
 describe("ops/prometheus", () => {
