@@ -11,13 +11,12 @@
  */
 import { readFileSync } from "node:fs";
 import { parse } from "yaml";
+import { isTenantName } from "../control/jobs.js";
 import type { RateLimit, SchedulerOptions } from "../control/scheduler.js";
 import { InputError } from "./errors.js";
 
 const TOP_FIELDS = ["default_weight", "tenants"];
 const TENANT_FIELDS = ["weight", "rate_per_s", "burst"];
-/** What a tenant name may be: the job spec's rule for `tenant`. */
-const TENANT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 const isRecord = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
@@ -53,7 +52,7 @@ export function parseTenants(
     else
       for (const [name, t] of Object.entries(tenants)) {
         const at = `tenants.${name}`;
-        if (!TENANT_NAME.test(name))
+        if (!isTenantName(name))
           problems.push(
             `${at}: a tenant name is 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit`,
           );

@@ -114,6 +114,11 @@ export const MAX_REASON_LENGTH = 1000;
 const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 /** Tenant names: like node IDs, shorter; never `__proto__` (they become object keys in counts). */
 const TENANT = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+/** Whether `name` is a valid tenant name: 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit. */
+export function isTenantName(name: string): boolean {
+  return TENANT.test(name);
+}
 /** Job IDs: URL-safe without escaping (a UUID fits). */
 const JOB_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 

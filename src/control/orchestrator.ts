@@ -759,8 +759,8 @@ export class Orchestrator {
       deadlineNs: untilNs,
       path: decision.path,
     };
-    if (spec.kind === "teleportation")
-      request.application = { kind: "teleport", theta: spec.thetaRad, phi: spec.phiRad };
+    // A teleported state's fidelity follows exactly from the delivered pair (teleportationFidelity), so
+    // the twin runs no teleportation circuit of its own.
     const deliveries: Delivery[] = [];
     let lastNs = 0;
     const report = simulate({ ...this.topology, requests: [request] }, untilNs, {

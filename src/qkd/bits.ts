@@ -23,21 +23,6 @@ export function randomBits(n: number, rng: Rng): Bits {
   return out;
 }
 
-/** Packs bits into 32-bit words, bit `i` at position `i % 32` of word `i >> 5`; the tail is zero. */
-export function packBits(bits: Bits): Uint32Array {
-  const words = new Uint32Array((bits.length + 31) >>> 5);
-  for (let i = 0; i < bits.length; i++) words[i >>> 5] |= (bits[i] & 1) << (i & 31);
-  return words;
-}
-
-/** The inverse of `packBits` for the first `n` bits. */
-export function unpackBits(words: Uint32Array, n: number): Bits {
-  if (n > words.length * 32) throw new RangeError(`unpackBits: ${n} bits asked of ${words.length} words`);
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) out[i] = (words[i >>> 5] >>> (i & 31)) & 1;
-  return out;
-}
-
 /** The number of positions where `a` and `b` differ (they must have the same length). */
 export function hammingDistance(a: Bits, b: Bits): number {
   if (a.length !== b.length) throw new RangeError(`hammingDistance: lengths ${a.length} and ${b.length}`);
