@@ -1,8 +1,8 @@
-import { existsSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { runRepeaterLineDemo } from "../network/repeater-line-demo.js";
+import { installationRoot } from "../server/installation.js";
 import { registerCertsCommand } from "./certs.js";
 import { InputError, UsageError } from "./errors.js";
 import { formatTable } from "./format.js";
@@ -15,13 +15,9 @@ import { runSimulateCommand, type SimulateCommandOptions } from "./simulate.js";
 
 /** The package version, from the nearest package.json above this module (source or compiled). */
 function version(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, "package.json"))) {
-    const up = dirname(dir);
-    if (up === dir) return "unknown";
-    dir = up;
-  }
-  return (JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { version: string }).version;
+  const root = installationRoot();
+  if (root === undefined) return "unknown";
+  return (JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string }).version;
 }
 
 function parseSeconds(value: string): number {

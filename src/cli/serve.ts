@@ -4,10 +4,9 @@
  * and prints where each one is.
  */
 import { randomUUID } from "node:crypto";
-import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import type { Command } from "commander";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
 import pino, { type DestinationStream, type Logger } from "pino";
@@ -17,6 +16,7 @@ import { MemoryJobStore } from "../control/memory-job-store.js";
 import { Orchestrator, type OrchestratorEvent } from "../control/orchestrator.js";
 import { LiveTwin } from "../network/live-twin.js";
 import { registerDashboard } from "../server/dashboard.js";
+import { installationPath } from "../server/installation.js";
 import type { RunningKms } from "../server/kms-service.js";
 import {
   ORCHESTRATOR_SERVER_OPTIONS,
@@ -73,13 +73,6 @@ export interface RunningServe {
 
 /** Log levels a user may choose, least severe first. */
 const LOG_LEVELS = ["debug", "info", "warn", "error", "silent"] as const;
-
-/** examples/metro.yaml of this installation: the nearest directory above this module with a package.json. */
-function defaultTopology(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, "package.json")) && dirname(dir) !== dir) dir = dirname(dir);
-  return join(dir, "examples", "metro.yaml");
-}
 
 /** A JSON-lines logger writing to `destination` (stderr by default), for levels from `level` up. */
 export function serveLogger(level: string, destination?: DestinationStream): Logger {
@@ -151,7 +144,7 @@ export async function runServeCommand(
     (v) => v >= 0,
   );
   const log = serveLogger(opts.logLevel ?? "info", logDestination);
-  const topologyPath = opts.topology ?? defaultTopology();
+  const topologyPath = opts.topology ?? installationPath("examples", "metro.yaml");
   const topology = loadTopology(topologyPath);
   const tenants = opts.tenants === undefined ? undefined : loadTenants(opts.tenants);
   // The key service is checked before anything starts, so that a bad topology or port fails cleanly.

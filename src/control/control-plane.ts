@@ -37,12 +37,11 @@ export interface RoundTrip {
 /** Default agent processing delay, ns. */
 export const DEFAULT_AGENT_PROCESSING_NS = 50_000;
 
-/** Lowest one-way latency from `from` to every node, with the hop into each node on that route. */
-function shortestRoutes(
-  topology: Topology,
-  from: string,
-): { distance: Map<string, number>; via: Map<string, { prev: string; hop: Hop }> } {
-  const adjacent = new Map<string, { to: string; hop: Hop }[]>();
+type Adjacency = Map<string, { to: string; hop: Hop }[]>;
+
+/** Each node's classical hops to its neighbours. */
+function adjacencyOf(topology: Topology): Adjacency {
+  const adjacent: Adjacency = new Map();
   for (const n of topology.nodes) adjacent.set(n.id, []);
   for (const l of topology.links) {
     const hop = {
@@ -53,6 +52,14 @@ function shortestRoutes(
     adjacent.get(l.a)?.push({ to: l.b, hop });
     adjacent.get(l.b)?.push({ to: l.a, hop });
   }
+  return adjacent;
+}
+
+/** Lowest one-way latency from `from` to every node, with the hop into each node on that route. */
+function shortestRoutes(
+  adjacent: Adjacency,
+  from: string,
+): { distance: Map<string, number>; via: Map<string, { prev: string; hop: Hop }> } {
   const distance = new Map<string, number>([[from, 0]]);
   const via = new Map<string, { prev: string; hop: Hop }>();
   const done = new Set<string>();
@@ -115,6 +122,7 @@ export class ControlPlane {
     if (!(processing >= 0) || !Number.isFinite(processing))
       throw new RangeError(`agent processing delay must be a finite number of ns ≥ 0, got ${processing}`);
     this.processingNs = processing;
+    const adjacent = adjacencyOf(topology);
     let controller = options.controller;
     if (controller !== undefined && !ids.includes(controller))
       throw new RangeError(
@@ -123,7 +131,7 @@ export class ControlPlane {
     if (controller === undefined) {
       let best = Number.POSITIVE_INFINITY;
       for (const id of [...ids].sort()) {
-        const { distance } = shortestRoutes(topology, id);
+        const { distance } = shortestRoutes(adjacent, id);
         let reach = distance.size === ids.length ? 0 : Number.POSITIVE_INFINITY;
         for (const d of distance.values()) if (d > reach) reach = d;
         if (controller === undefined || reach < best) {
@@ -133,7 +141,7 @@ export class ControlPlane {
       }
     }
     this.controller = controller!;
-    const { via } = shortestRoutes(topology, this.controller);
+    const { via } = shortestRoutes(adjacent, this.controller);
     for (const id of ids) {
       const hops: Hop[] = [];
       let at = id;

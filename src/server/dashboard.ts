@@ -10,10 +10,11 @@
  *
  * @module
  */
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { dirname, extname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import type { FastifyInstance, FastifyReply } from "fastify";
+import { createHash } from "node:crypto";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { extname, join } from "node:path";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { installationPath } from "./installation.js";
 
 /** The URL prefix of the dashboard's assets. */
 export const DASHBOARD_ASSET_PREFIX = "/dashboard";
@@ -51,19 +52,25 @@ const CONTENT_SECURITY_POLICY = [
   "frame-ancestors 'none'",
 ].join("; ");
 
-/**
- * `web/dashboard` of this installation: found from the nearest directory above this module that holds
- * a package.json (the repository when run from source, the package when installed).
- */
+/** `web/dashboard` of this installation. */
 export function dashboardDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, "package.json")) && dirname(dir) !== dir) dir = dirname(dir);
-  return join(dir, "web", "dashboard");
+  return installationPath("web", "dashboard");
 }
 
 interface Asset {
-  path: string;
   contentType: string;
+  /** The file's content, read once at start-up (the set of files is fixed then too). */
+  body: Buffer;
+  /** A strong validator of `body`, so that a browser revalidating gets a 304 instead of the file. */
+  etag: string;
+}
+
+function withBody(contentType: string, body: Buffer): Asset {
+  return {
+    contentType,
+    body,
+    etag: `"${createHash("sha256").update(body).digest("base64url").slice(0, 27)}"`,
+  };
 }
 
 /** The servable files of `dir`, by name. Throws naming the folder when it is missing or has no page. */
@@ -79,7 +86,7 @@ function scanAssets(dir: string): Map<string, Asset> {
     const contentType = CONTENT_TYPES[extname(name).toLowerCase()];
     const path = join(dir, name);
     if (contentType !== undefined && ASSET_NAME.test(name) && statSync(path).isFile())
-      assets.set(name, { path, contentType });
+      assets.set(name, withBody(contentType, readFileSync(path)));
   }
   if (!assets.has("index.html")) throw new Error(`the dashboard's page is missing: no index.html in ${dir}`);
   return assets;
@@ -92,16 +99,19 @@ function scanAssets(dir: string): Map<string, Asset> {
  */
 export function registerDashboard(app: FastifyInstance, options: DashboardOptions = {}): void {
   const assets = scanAssets(options.dir ?? dashboardDir());
-  const send = (reply: FastifyReply, asset: Asset) =>
+  const send = (request: FastifyRequest, reply: FastifyReply, asset: Asset) => {
     reply
-      .code(200)
       .type(asset.contentType)
       // Revalidated on every load, so that a new qnet's page is never mixed with an old one's scripts.
       .header("cache-control", "no-cache")
+      .header("etag", asset.etag)
       .header("x-content-type-options", "nosniff")
       .header("content-security-policy", CONTENT_SECURITY_POLICY)
-      .header("referrer-policy", "no-referrer")
-      .send(readFileSync(asset.path));
+      .header("referrer-policy", "no-referrer");
+    return request.headers["if-none-match"] === asset.etag
+      ? reply.code(304).send()
+      : reply.code(200).send(asset.body);
+  };
   const notFound = (reply: FastifyReply, what: string) =>
     reply
       .code(404)
@@ -110,12 +120,12 @@ export function registerDashboard(app: FastifyInstance, options: DashboardOption
       .send(`not found: ${what}\n`);
 
   app.register(async (scope) => {
-    scope.get("/", async (_request, reply) => send(reply, assets.get("index.html")!));
+    scope.get("/", async (request, reply) => send(request, reply, assets.get("index.html")!));
     scope.get<{ Params: { "*": string } }>(`${DASHBOARD_ASSET_PREFIX}/*`, async (request, reply) => {
       const name = request.params["*"];
       const asset = assets.get(name);
       if (asset === undefined) return notFound(reply, `${DASHBOARD_ASSET_PREFIX}/${name.slice(0, 120)}`);
-      return send(reply, asset);
+      return send(request, reply, asset);
     });
   });
 }

@@ -68,6 +68,15 @@ describe("dashboard: the page and its assets", () => {
     expect(page.body).not.toMatch(/(src|href)="(https?:)?\/\//);
     expect(page.headers["content-security-policy"]).toContain("default-src 'none'");
     expect(page.headers["x-content-type-options"]).toBe("nosniff");
+    // A browser revalidating an unchanged file gets a 304 and no body; a stale tag gets the file.
+    const etag = String(page.headers.etag);
+    expect(etag).toMatch(/^"[A-Za-z0-9_-]{27}"$/);
+    const again = await app.inject({ method: "GET", url: "/", headers: { "if-none-match": etag } });
+    expect(again.statusCode).toBe(304);
+    expect(again.body).toBe("");
+    const stale = await app.inject({ method: "GET", url: "/", headers: { "if-none-match": '"old"' } });
+    expect(stale.statusCode).toBe(200);
+    expect(stale.body).toBe(page.body);
 
     const types: [string, string][] = [
       ["dashboard.js", "text/javascript; charset=utf-8"],
