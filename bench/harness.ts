@@ -36,3 +36,12 @@ export function measureRate(fn: (n: number) => void, minSeconds = 0.25, repeats 
   }
   return best;
 }
+
+/**
+ * The nearest-rank `q`-quantile of ascending values: the smallest value with at least q·n values at or
+ * below it. Every benchmark's p50 and p99 use it, so their figures compare. NaN when there are none.
+ */
+export function percentile(sorted: ArrayLike<number>, q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
+}

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { Agent, request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,7 +12,7 @@ import { KMS_SERVER_OPTIONS, registerKmsRoutes } from "../src/server/kms-routes.
 import { mtlsServerOptions, saeIdFromRequest } from "../src/server/tls.js";
 import { AesGcmKeyCipher } from "../src/store/cipher.js";
 import { SqliteKeyStore } from "../src/store/sqlite-key-store.js";
-import type { Bench, BenchResult } from "./harness.js";
+import { type Bench, type BenchResult, percentile } from "./harness.js";
 
 /**
  * Key requests per second and latency over mutual TLS: one 256-bit key per `enc_keys` request from a
@@ -124,8 +124,7 @@ async function kmsBench(storeKind: "memory" | "sqlite"): Promise<BenchResult[]> 
     );
     const wall = (performance.now() - t0) / 1e3;
     latencies.sort((x, y) => x - y);
-    const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))];
-    return { rate: n / wall, p50: q(0.5), p99: q(0.99) };
+    return { rate: n / wall, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) };
   };
   try {
     await load("/noop", "{}", 500); // warm-up: TLS sessions, JIT
@@ -168,6 +167,7 @@ async function kmsBench(storeKind: "memory" | "sqlite"): Promise<BenchResult[]> 
     await app.close();
     await stores.a.close();
     await stores.b.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 

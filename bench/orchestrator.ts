@@ -12,7 +12,7 @@ import type { Topology } from "../src/network/topology.js";
 import { parseTopology } from "../src/network/topology-loader.js";
 import { Rng } from "../src/sim/rng.js";
 import { SqliteJobStore } from "../src/store/sqlite-job-store.js";
-import type { Bench, BenchResult } from "./harness.js";
+import { type Bench, type BenchResult, percentile } from "./harness.js";
 
 /**
  * The orchestrator under load: 10,000 entanglement jobs submitted over a 100-node regional network
@@ -199,11 +199,6 @@ function smallJobBodies(topology: Topology, count: number, seed: number): JobSpe
 function steppingClock(startMs = 1_767_225_600_000): () => number {
   let t = startMs;
   return () => t++;
-}
-
-function percentile(sorted: Float64Array, q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
 }
 
 interface SubmitRun {
