@@ -28,6 +28,7 @@ import type { Kme, PeerReservation } from "../kms/kme.js";
 import { type PqcFallback, parsePqcRequest, pqcUnitsReceived } from "../kms/pqc-fallback.js";
 import { parseRelayBatch, type RelayService } from "../kms/relay-service.js";
 import type { SupplyFollower, SupplyNotice } from "../kms/supplier.js";
+import { clientErrorMessage } from "./http-errors.js";
 import { KME_PEER_API_PREFIX } from "./kme-peer-client.js";
 
 /** Options of {@link registerKmePeerRoutes}. */
@@ -210,7 +211,9 @@ function peerRoutes(scope: FastifyInstance, options: KmePeerRoutesOptions): void
       return reply
         .code(400)
         .type("application/json; charset=utf-8")
-        .send({ message: clientErrorMessage(error, bodyLimit) });
+        .send({
+          message: clientErrorMessage(error, bodyLimit, "the body is empty; a JSON object is required"),
+        });
     request.log.error({ err: error }, "kmapi: request failed");
     return reply
       .code(503)
@@ -231,21 +234,6 @@ function ok(reply: FastifyReply, body: unknown): FastifyReply {
 function badRequest(reply: FastifyReply, error: unknown): FastifyReply {
   const message = error instanceof RangeError ? error.message : "the body is malformed";
   return reply.code(400).type("application/json; charset=utf-8").send({ message });
-}
-
-function clientErrorMessage(error: FastifyError, bodyLimit: number): string {
-  switch (error.code) {
-    case "FST_ERR_CTP_INVALID_JSON_BODY":
-      return "the body is not valid JSON";
-    case "FST_ERR_CTP_EMPTY_JSON_BODY":
-      return "the body is empty; a JSON object is required";
-    case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
-      return "the body must be JSON with Content-Type: application/json";
-    case "FST_ERR_CTP_BODY_TOO_LARGE":
-      return `the body is larger than ${bodyLimit} bytes`;
-    default:
-      return error instanceof SyntaxError ? "the body is not valid JSON" : "bad request";
-  }
 }
 
 /** @throws RangeError unless `body` is an object with exactly the `fields` named (all required). */

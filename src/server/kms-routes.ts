@@ -29,6 +29,7 @@ import {
   type QueryParameters,
 } from "../kms/etsi014.js";
 import type { Kme } from "../kms/kme.js";
+import { clientErrorMessage, shortPath } from "./http-errors.js";
 
 /** Options of {@link registerKmsRoutes}. */
 export interface KmsRoutesOptions {
@@ -197,7 +198,7 @@ function kmsRoutes(scope: FastifyInstance, options: KmsRoutesOptions): void {
   scope.setErrorHandler(async (error: FastifyError, request, reply) => {
     const status = error.statusCode;
     if (typeof status === "number" && status >= 400 && status < 500)
-      return send(reply, badRequest(clientErrorMessage(error, bodyLimit)));
+      return send(reply, badRequest(clientErrorMessage(error, bodyLimit, BODY_MESSAGES.empty)));
     request.log.error({ err: error }, "kms: request failed");
     return send(reply, {
       status: 503,
@@ -206,37 +207,12 @@ function kmsRoutes(scope: FastifyInstance, options: KmsRoutesOptions): void {
   });
 }
 
-/** The request's path without its query, cut to 120 characters for messages and the audit trail. */
-function shortPath(request: FastifyRequest): string {
-  const path = request.url.split("?")[0];
-  return path.length > 120 ? `${path.slice(0, 120)}…` : path;
-}
-
 function hasQuery(request: FastifyRequest): boolean {
   return Object.keys(request.query as object).length > 0;
 }
 
 function missingBody(what: string, hint: string) {
   return badRequest(`the ${what} must be a JSON body with Content-Type: application/json (${hint})`);
-}
-
-/** The message for a client error fastify detected; fastify's own texts are replaced by plainer ones. */
-function clientErrorMessage(error: FastifyError, bodyLimit: number): string {
-  switch (error.code) {
-    case "FST_ERR_CTP_INVALID_JSON_BODY":
-      return BODY_MESSAGES.notJson;
-    case "FST_ERR_CTP_EMPTY_JSON_BODY":
-      return BODY_MESSAGES.empty;
-    case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
-      return "the body must be JSON with Content-Type: application/json";
-    case "FST_ERR_CTP_BODY_TOO_LARGE":
-      return `the body is larger than ${bodyLimit} bytes`;
-    case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
-      return "the Content-Length header does not match the body";
-    default:
-      // e.g. a prototype-poisoning key, which the JSON parser refuses with a SyntaxError.
-      return error instanceof SyntaxError ? BODY_MESSAGES.notJson : "bad request";
-  }
 }
 
 /** Sends a KME answer: 401 with no body, the others as JSON; key containers are never cached. */

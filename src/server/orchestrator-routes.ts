@@ -40,7 +40,11 @@ import {
 } from "../control/jobs.js";
 import type { Orchestrator, OrchestratorEvent } from "../control/orchestrator.js";
 import type { NodeType, Topology } from "../network/topology.js";
+import { clientErrorMessage, shortPath } from "./http-errors.js";
 import { ORCHESTRATOR_OPENAPI } from "./orchestrator-openapi.js";
+
+/** What the job API says when a request's Content-Type announces JSON but its body is empty. */
+const EMPTY_JSON_BODY = "the body is empty but Content-Type says JSON: send a JSON body, or no Content-Type";
 
 /** The prefix of every route of the orchestrator API. */
 export const ORCHESTRATOR_API_PREFIX = "/api/v1";
@@ -482,10 +486,8 @@ function orchestratorRoutes(scope: FastifyInstance, options: OrchestratorRoutesO
     if (error instanceof HttpError)
       return json(reply, error.status, { message: error.message, ...error.extra });
     const status = error.statusCode;
-    if (typeof status === "number" && status >= 400 && status < 500)
-      return json(reply, 400, { message: clientErrorMessage(error, bodyLimit) });
-    if (error instanceof SyntaxError)
-      return json(reply, 400, { message: clientErrorMessage(error, bodyLimit) });
+    if ((typeof status === "number" && status >= 400 && status < 500) || error instanceof SyntaxError)
+      return json(reply, 400, { message: clientErrorMessage(error, bodyLimit, EMPTY_JSON_BODY) });
     request.log.error({ err: error }, "orchestrator API: request failed");
     // The cause goes to the log only: it may name internals a client has no business seeing.
     return json(reply, 500, { message: "the orchestrator could not complete the request (internal error)" });
@@ -569,29 +571,4 @@ function parseListQuery(q: Record<string, unknown>): JobQuery {
       errors,
     });
   return out;
-}
-
-/** The request's path without its query, cut to 120 characters for messages. */
-function shortPath(request: FastifyRequest): string {
-  const path = request.url.split("?")[0];
-  return path.length > 120 ? `${path.slice(0, 120)}…` : path;
-}
-
-/** The message for a client error fastify detected; fastify's own texts are replaced by plainer ones. */
-function clientErrorMessage(error: FastifyError | SyntaxError, bodyLimit: number): string {
-  switch ((error as FastifyError).code) {
-    case "FST_ERR_CTP_INVALID_JSON_BODY":
-      return "the body is not valid JSON";
-    case "FST_ERR_CTP_EMPTY_JSON_BODY":
-      return "the body is empty but Content-Type says JSON: send a JSON body, or no Content-Type";
-    case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
-      return "the body must be JSON with Content-Type: application/json";
-    case "FST_ERR_CTP_BODY_TOO_LARGE":
-      return `the body is larger than ${bodyLimit} bytes`;
-    case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
-      return "the Content-Length header does not match the body";
-    default:
-      // e.g. a prototype-poisoning key, which the JSON parser refuses with a SyntaxError.
-      return error instanceof SyntaxError ? "the body is not valid JSON" : "bad request";
-  }
 }
