@@ -9,6 +9,8 @@
  *
  * Core layer: no clock, no randomness, no Node modules (times are passed in as `nowMs`).
  */
+
+import { concatBytes } from "../qkd/bits.js";
 import type {
   AuditEvent,
   AuditQuery,
@@ -62,19 +64,6 @@ export function cutToBits(material: Uint8Array, sizeBits: number): Uint8Array {
  */
 export function copyBytes(bytes: Uint8Array): Uint8Array {
   return Uint8Array.from(bytes);
-}
-
-/** Concatenates unit materials in the given order. */
-export function concatMaterial(parts: readonly Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /** @throws RangeError unless `value` is a positive safe integer. */
@@ -322,7 +311,7 @@ export class MemoryKeyStore implements KeyStore {
     if (p === undefined || p.local.length < args.units) return null;
     const units = p.local.slice(0, args.units);
     // Cut (and so check sizeBits) before taking anything: a throw must leave the pool as it was.
-    const material = cutToBits(concatMaterial(units.map((u) => u.material)), args.sizeBits);
+    const material = cutToBits(concatBytes(units.map((u) => u.material)), args.sizeBits);
     p.local.splice(0, args.units);
     const key: IssuedKey = {
       keyId: args.keyId,
@@ -402,7 +391,7 @@ export class MemoryKeyStore implements KeyStore {
       named.add(id);
       units.push(u);
     }
-    const material = cutToBits(concatMaterial(units.map((u) => u.material)), args.sizeBits);
+    const material = cutToBits(concatBytes(units.map((u) => u.material)), args.sizeBits);
     for (const id of named) p.peer.delete(id);
     for (const u of units) {
       u.material.fill(0);

@@ -43,3 +43,16 @@ export function bitsToBytes(bits: Bits): Uint8Array {
   for (let i = 0; i < bits.length; i++) out[i >>> 3] |= (bits[i] & 1) << (7 - (i & 7));
   return out;
 }
+
+/** The parts one after another in one new array. */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}

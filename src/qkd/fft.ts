@@ -2075,7 +2075,7 @@ class WasmWorkspace implements FftWorkspace {
 /** A released workspace kept for the next call, if small (see {@link releaseFftWorkspace}). */
 let spare: FftWorkspace | undefined;
 /** Workspaces up to this size are kept between calls: fresh memory costs a page fault per 4 KiB. */
-const SPARE_MAX_BYTES = 64 * 2 ** 20;
+export const SPARE_MAX_BYTES = 64 * 2 ** 20;
 
 /** Options of {@link fftWorkspace}. */
 export interface FftWorkspaceOptions {

@@ -12,7 +12,7 @@
 import { RngStreams } from "../sim/rng.js";
 import { KeyPool, KeyPoolExhaustedError, WegmanCarterMac } from "./authentication.js";
 import { Basis, Bb84Link, type Bb84Params } from "./bb84.js";
-import { type Bits, randomBits } from "./bits.js";
+import { type Bits, concatBytes, randomBits } from "./bits.js";
 import { reconcileCascade } from "./cascade.js";
 import { type ChannelUsage, ClassicalChannel } from "./classical-channel.js";
 import { finiteKeyLength, type PerIntensity } from "./decoy-estimation.js";
@@ -241,16 +241,17 @@ export class QkdSession {
         zDetections[k] += z.sifted;
         xDetections[k] += x.sifted;
         xErrors[k] += x.disclosedErrors;
-        aliceParts[k].push(z.alice.slice());
-        bobParts[k].push(z.bob.slice());
+        // Views into this sift's own arrays (fresh per call): concatBytes copies them once.
+        aliceParts[k].push(z.alice);
+        bobParts[k].push(z.bob);
         zTotal += z.sifted;
       }
     }
     this.pulses += blockPulses;
     const quantumEndNs = (this.pulses / this.rateHz) * 1e9;
     // The raw key: class 0, then 1, then 2, each in pulse order; classStart marks the boundaries.
-    const alice = concat(aliceParts.flat());
-    const bob = concat(bobParts.flat());
+    const alice = concatBytes(aliceParts.flat());
+    const bob = concatBytes(bobParts.flat());
     const classStart = [0, zDetections[0], zDetections[0] + zDetections[1], zTotal];
     const testBits = xDetections[0] + xDetections[1] + xDetections[2];
     const qberTest = xDetections[0] > 0 ? xErrors[0] / xDetections[0] : 0.5;
@@ -469,18 +470,6 @@ function verificationShape(n: number, minBits: number, eps: number): { fieldBits
 
 function triple(a: number[]): PerIntensity {
   return [a[0], a[1], a[2]];
-}
-
-function concat(parts: readonly Bits[]): Bits {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 export { KeyPoolExhaustedError };

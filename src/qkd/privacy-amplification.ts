@@ -43,6 +43,7 @@ import {
   fftAccelerationAvailable,
   fftWorkspace,
   releaseFftWorkspace,
+  SPARE_MAX_BYTES,
 } from "./fft.js";
 
 /** The number of seed bits a Toeplitz hash from `inputBits` to `outputBits` needs: n + ℓ − 1. */
@@ -199,7 +200,8 @@ const COSTS = {
   typescriptStage: 0.75,
   memory: 0.5,
   bigBuffer: 8 * 2 ** 20,
-  keptWorkspace: 64 * 2 ** 20,
+  /** Workspaces the FFT keeps between calls cost no fresh memory. */
+  keptWorkspace: SPARE_MAX_BYTES,
 };
 
 /**

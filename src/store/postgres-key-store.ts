@@ -42,7 +42,6 @@ import {
   checkPositiveInt,
   checkUnits,
   closedError,
-  concatMaterial,
   cutToBits,
   decideTake,
   duplicateUnitError,
@@ -50,6 +49,7 @@ import {
   takeAuditEvent,
   uniqueSlaves,
 } from "../kms/memory-key-store.js";
+import { concatBytes } from "../qkd/bits.js";
 import { checkMasterKey, keyAad, openSealed, unitAad } from "./cipher.js";
 import { ensureSchema, inTransaction, openPool, quotedSchema, Rollback, type Tx } from "./postgres-common.js";
 import { collectLevels } from "./rows.js";
@@ -297,7 +297,7 @@ export class PostgresKeyStore implements KeyStore {
         )
       ).rows;
       if (rows.length < args.units) return null;
-      const material = cutToBits(concatMaterial(rows.map((r) => this.openUnit(r))), args.sizeBits);
+      const material = cutToBits(concatBytes(rows.map((r) => this.openUnit(r))), args.sizeBits);
       const key: IssuedKey = {
         keyId: args.keyId,
         pool: args.pool,
@@ -408,7 +408,7 @@ export class PostgresKeyStore implements KeyStore {
       if (rows.length !== args.unitIds.length) return "missing-units";
       const byId = new Map(rows.map((r) => [r.unit_id, r]));
       const material = cutToBits(
-        concatMaterial(args.unitIds.map((id) => this.openUnit(byId.get(id)!))),
+        concatBytes(args.unitIds.map((id) => this.openUnit(byId.get(id)!))),
         args.sizeBits,
       );
       if (

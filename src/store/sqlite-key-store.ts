@@ -47,7 +47,6 @@ import {
   checkPositiveInt,
   checkUnits,
   closedError,
-  concatMaterial,
   cutToBits,
   decideTake,
   duplicateUnitError,
@@ -55,6 +54,7 @@ import {
   takeAuditEvent,
   uniqueSlaves,
 } from "../kms/memory-key-store.js";
+import { concatBytes } from "../qkd/bits.js";
 import { checkMasterKey, keyAad, openSealed, unitAad } from "./cipher.js";
 import { collectLevels } from "./rows.js";
 
@@ -378,7 +378,7 @@ export class SqliteKeyStore implements KeyStore {
            WHERE pool = ? AND direction = 'local' AND key_id IS NULL ORDER BY seq LIMIT ?`,
       ).all(args.pool, args.units) as UnitRow[];
       if (rows.length < args.units) return null;
-      const material = cutToBits(concatMaterial(rows.map((r) => this.openUnit(r))), args.sizeBits);
+      const material = cutToBits(concatBytes(rows.map((r) => this.openUnit(r))), args.sizeBits);
       const key: IssuedKey = {
         keyId: args.keyId,
         pool: args.pool,
@@ -481,7 +481,7 @@ export class SqliteKeyStore implements KeyStore {
         if (r === undefined) return "missing-units";
         rows.push(r);
       }
-      const material = cutToBits(concatMaterial(rows.map((r) => this.openUnit(r))), args.sizeBits);
+      const material = cutToBits(concatBytes(rows.map((r) => this.openUnit(r))), args.sizeBits);
       this.insertReserved(
         args.keyId,
         args.pool,
