@@ -231,6 +231,40 @@ interface ReservedKey {
   taken: Set<string>;
 }
 
+/** Checks the arguments of `KeyStore.issueLocal`; returns the slaves, each once. */
+export function checkIssueLocalArgs(args: IssueLocalArgs): string[] {
+  checkId("pool", args.pool);
+  checkId("keyId", args.keyId);
+  checkPositiveInt("units", args.units);
+  checkPositiveInt("sizeBits", args.sizeBits);
+  checkId("master SAE", args.masterSae);
+  return uniqueSlaves(args.slaveSaes);
+}
+
+/** Checks the arguments of `KeyStore.reservePeer` (its audit event too); returns the slaves, each once. */
+export function checkReservePeerArgs(args: ReservePeerArgs): string[] {
+  checkId("pool", args.pool);
+  checkId("keyId", args.keyId);
+  checkPositiveInt("sizeBits", args.sizeBits);
+  checkId("master SAE", args.masterSae);
+  const slaves = uniqueSlaves(args.slaveSaes);
+  if (args.unitIds.length === 0) throw new RangeError("reservePeer needs at least one unit");
+  if (args.audit) checkAudit(args.audit);
+  return slaves;
+}
+
+/** Checks the arguments of `KeyStore.reserveMaterial`; returns the slaves and the material cut to size. */
+export function checkReserveMaterialArgs(args: ReserveMaterialArgs): {
+  slaves: string[];
+  material: Uint8Array;
+} {
+  checkId("keyId", args.keyId);
+  checkPositiveInt("sizeBits", args.sizeBits);
+  checkId("master SAE", args.masterSae);
+  const slaves = uniqueSlaves(args.slaveSaes);
+  return { slaves, material: cutToBits(args.material, args.sizeBits) };
+}
+
 /** The in-memory {@link KeyStore}. Each method runs to completion without yielding, so it is atomic. */
 export class MemoryKeyStore implements KeyStore {
   private readonly pools = new Map<string, Pool>();
@@ -300,12 +334,7 @@ export class MemoryKeyStore implements KeyStore {
 
   async issueLocal(args: IssueLocalArgs): Promise<{ key: IssuedKey; material: Uint8Array } | null> {
     this.open();
-    checkId("pool", args.pool);
-    checkId("keyId", args.keyId);
-    checkPositiveInt("units", args.units);
-    checkPositiveInt("sizeBits", args.sizeBits);
-    checkId("master SAE", args.masterSae);
-    const slaves = uniqueSlaves(args.slaveSaes);
+    const slaves = checkIssueLocalArgs(args);
     if (this.keyIds.has(args.keyId)) throw new Error(`key '${args.keyId}' already exists`);
     const p = this.pools.get(args.pool);
     if (p === undefined || p.local.length < args.units) return null;
@@ -373,13 +402,7 @@ export class MemoryKeyStore implements KeyStore {
 
   async reservePeer(args: ReservePeerArgs): Promise<"ok" | "missing-units" | "duplicate-key"> {
     this.open();
-    checkId("pool", args.pool);
-    checkId("keyId", args.keyId);
-    checkPositiveInt("sizeBits", args.sizeBits);
-    checkId("master SAE", args.masterSae);
-    const slaves = uniqueSlaves(args.slaveSaes);
-    if (args.unitIds.length === 0) throw new RangeError("reservePeer needs at least one unit");
-    if (args.audit) checkAudit(args.audit);
+    const slaves = checkReservePeerArgs(args);
     if (this.keyIds.has(args.keyId)) return "duplicate-key";
     const p = this.pools.get(args.pool);
     if (p === undefined) return "missing-units";
@@ -422,11 +445,7 @@ export class MemoryKeyStore implements KeyStore {
 
   async reserveMaterial(args: ReserveMaterialArgs): Promise<"ok" | "duplicate-key"> {
     this.open();
-    checkId("keyId", args.keyId);
-    checkPositiveInt("sizeBits", args.sizeBits);
-    checkId("master SAE", args.masterSae);
-    const slaves = uniqueSlaves(args.slaveSaes);
-    const material = cutToBits(args.material, args.sizeBits);
+    const { slaves, material } = checkReserveMaterialArgs(args);
     if (this.keyIds.has(args.keyId)) return "duplicate-key";
     this.keyIds.add(args.keyId);
     this.reserved.set(args.keyId, {

@@ -39,7 +39,9 @@ import {
   checkAudit,
   checkDirection,
   checkId,
-  checkPositiveInt,
+  checkIssueLocalArgs,
+  checkReserveMaterialArgs,
+  checkReservePeerArgs,
   checkUnits,
   closedError,
   cutToBits,
@@ -47,7 +49,6 @@ import {
   duplicateUnitError,
   normalizeAudit,
   takeAuditEvent,
-  uniqueSlaves,
 } from "../kms/memory-key-store.js";
 import { concatBytes } from "../qkd/bits.js";
 import { checkMasterKey, keyAad, openSealed, unitAad } from "./cipher.js";
@@ -277,12 +278,7 @@ export class PostgresKeyStore implements KeyStore {
   }
 
   async issueLocal(args: IssueLocalArgs): Promise<{ key: IssuedKey; material: Uint8Array } | null> {
-    checkId("pool", args.pool);
-    checkId("keyId", args.keyId);
-    checkPositiveInt("units", args.units);
-    checkPositiveInt("sizeBits", args.sizeBits);
-    checkId("master SAE", args.masterSae);
-    const slaves = uniqueSlaves(args.slaveSaes);
+    const slaves = checkIssueLocalArgs(args);
     return this.tx(async (c) => {
       // Issuers of one pool queue here, so each takes strictly the oldest units left.
       const p = await c.query(`SELECT 1 FROM ${this.s}.pools WHERE name = $1 FOR UPDATE`, [args.pool]);
@@ -383,14 +379,8 @@ export class PostgresKeyStore implements KeyStore {
   }
 
   async reservePeer(args: ReservePeerArgs): Promise<"ok" | "missing-units" | "duplicate-key"> {
-    checkId("pool", args.pool);
-    checkId("keyId", args.keyId);
-    checkPositiveInt("sizeBits", args.sizeBits);
-    checkId("master SAE", args.masterSae);
-    const slaves = uniqueSlaves(args.slaveSaes);
-    if (args.unitIds.length === 0) throw new RangeError("reservePeer needs at least one unit");
+    const slaves = checkReservePeerArgs(args);
     const audit = args.audit;
-    if (audit) checkAudit(audit);
     type Out = "ok" | "missing-units" | "duplicate-key";
     return this.tx<Out>(async (c) => {
       if ((await this.keyState(c, args.keyId)) !== undefined) return "duplicate-key";
@@ -455,11 +445,7 @@ export class PostgresKeyStore implements KeyStore {
   }
 
   async reserveMaterial(args: ReserveMaterialArgs): Promise<"ok" | "duplicate-key"> {
-    checkId("keyId", args.keyId);
-    checkPositiveInt("sizeBits", args.sizeBits);
-    checkId("master SAE", args.masterSae);
-    const slaves = uniqueSlaves(args.slaveSaes);
-    const material = cutToBits(args.material, args.sizeBits);
+    const { slaves, material } = checkReserveMaterialArgs(args);
     return this.tx(async (c) =>
       (await this.insertReserved(
         c,

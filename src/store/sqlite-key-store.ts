@@ -44,7 +44,9 @@ import {
   checkAudit,
   checkDirection,
   checkId,
-  checkPositiveInt,
+  checkIssueLocalArgs,
+  checkReserveMaterialArgs,
+  checkReservePeerArgs,
   checkUnits,
   closedError,
   cutToBits,
@@ -52,7 +54,6 @@ import {
   duplicateUnitError,
   normalizeAudit,
   takeAuditEvent,
-  uniqueSlaves,
 } from "../kms/memory-key-store.js";
 import { concatBytes } from "../qkd/bits.js";
 import { checkMasterKey, keyAad, openSealed, unitAad } from "./cipher.js";
@@ -365,12 +366,7 @@ export class SqliteKeyStore implements KeyStore {
   }
 
   async issueLocal(args: IssueLocalArgs): Promise<{ key: IssuedKey; material: Uint8Array } | null> {
-    checkId("pool", args.pool);
-    checkId("keyId", args.keyId);
-    checkPositiveInt("units", args.units);
-    checkPositiveInt("sizeBits", args.sizeBits);
-    checkId("master SAE", args.masterSae);
-    const slaves = uniqueSlaves(args.slaveSaes);
+    const slaves = checkIssueLocalArgs(args);
     return this.write(() => {
       if (this.keyState(args.keyId) !== undefined) throw new Error(`key '${args.keyId}' already exists`);
       const rows = this.sql(
@@ -460,14 +456,8 @@ export class SqliteKeyStore implements KeyStore {
   }
 
   async reservePeer(args: ReservePeerArgs): Promise<"ok" | "missing-units" | "duplicate-key"> {
-    checkId("pool", args.pool);
-    checkId("keyId", args.keyId);
-    checkPositiveInt("sizeBits", args.sizeBits);
-    checkId("master SAE", args.masterSae);
-    const slaves = uniqueSlaves(args.slaveSaes);
-    if (args.unitIds.length === 0) throw new RangeError("reservePeer needs at least one unit");
+    const slaves = checkReservePeerArgs(args);
     const audit = args.audit;
-    if (audit) checkAudit(audit);
     return this.write(() => {
       if (this.keyState(args.keyId) !== undefined) return "duplicate-key";
       if (new Set(args.unitIds).size !== args.unitIds.length) return "missing-units";
@@ -517,11 +507,7 @@ export class SqliteKeyStore implements KeyStore {
   }
 
   async reserveMaterial(args: ReserveMaterialArgs): Promise<"ok" | "duplicate-key"> {
-    checkId("keyId", args.keyId);
-    checkPositiveInt("sizeBits", args.sizeBits);
-    checkId("master SAE", args.masterSae);
-    const slaves = uniqueSlaves(args.slaveSaes);
-    const material = cutToBits(args.material, args.sizeBits);
+    const { slaves, material } = checkReserveMaterialArgs(args);
     return this.write(() => {
       if (this.keyState(args.keyId) !== undefined) return "duplicate-key";
       this.insertReserved(
