@@ -122,6 +122,27 @@ export function kmsLayoutOfTopology(topology: Topology, label: string): KmsLayou
   return { kmes: sites.map((n) => n.id), saes, links, ...(poolBits !== undefined ? { poolBits } : {}) };
 }
 
+/**
+ * Ready-to-paste curl commands for one key: asked for at the master SAE's KME, fetched at the slave's.
+ * The pair is the SAEs at the ends of the first QKD link that joins two SAEs' sites (else the first two).
+ */
+export function keyExampleLines(
+  layout: KmsLayout,
+  urls: Readonly<Record<string, string>>,
+  pki: string,
+): string[] {
+  const saeAt = (kme: string) => layout.saes.find((s) => s.kmeId === kme);
+  const pair = layout.links.find((l) => saeAt(l.a) && saeAt(l.b));
+  const [a, b] = pair ? [saeAt(pair.a)!, saeAt(pair.b)!] : [layout.saes[0], layout.saes[1]];
+  return [
+    `Ask ${a.kmeId} for a key shared between ${a.saeId} and ${b.saeId} (ETSI GS QKD 014), then fetch it at ${b.kmeId}:`,
+    `  curl --cacert ${pki}/ca.pem --cert ${pki}/sae-${a.saeId}.pem --key ${pki}/sae-${a.saeId}-key.pem \\`,
+    `    ${urls[a.kmeId]}/api/v1/keys/${b.saeId}/enc_keys`,
+    `  curl --cacert ${pki}/ca.pem --cert ${pki}/sae-${b.saeId}.pem --key ${pki}/sae-${b.saeId}-key.pem \\`,
+    `    "${urls[b.kmeId]}/api/v1/keys/${a.saeId}/dec_keys?key_ID=<key_ID from the first call>"`,
+  ];
+}
+
 /** Bits kept in each direction of each pool unless the topology or a flag says otherwise. */
 export const DEFAULT_POOL_BITS = 65_536;
 
@@ -420,10 +441,6 @@ export async function runKmsCommand(
     ...(sites ? { sites, peers } : {}),
     ...(host !== undefined ? { host } : {}),
   });
-  // The example pair: two SAEs at the ends of the first QKD link that joins two SAEs' sites.
-  const saeAt = (kme: string) => layout.saes.find((s) => s.kmeId === kme);
-  const pair = layout.links.find((l) => saeAt(l.a) && saeAt(l.b));
-  const [a, b] = pair ? [saeAt(pair.a)!, saeAt(pair.b)!] : [layout.saes[0], layout.saes[1]];
   const lines = [
     `qnet kms: key management service (ETSI GS QKD 014 over mutual TLS)${opts.topology ? ` for ${opts.topology}` : ""}`,
     "",
@@ -437,11 +454,7 @@ export async function runKmsCommand(
     ...(running.metricsUrl ? [`  metrics: ${running.metricsUrl}`] : []),
     `  store: ${opts.store}${opts.store === "sqlite" ? ` (${opts.dir}/<KME>.db)` : ""}; certificates in ${pki}`,
     "",
-    `Ask ${a.kmeId} for a key shared between ${a.saeId} and ${b.saeId}, then fetch it at ${b.kmeId}:`,
-    `  curl --cacert ${pki}/ca.pem --cert ${pki}/sae-${a.saeId}.pem --key ${pki}/sae-${a.saeId}-key.pem \\`,
-    `    ${running.urls[a.kmeId]}/api/v1/keys/${b.saeId}/enc_keys`,
-    `  curl --cacert ${pki}/ca.pem --cert ${pki}/sae-${b.saeId}.pem --key ${pki}/sae-${b.saeId}-key.pem \\`,
-    `    "${running.urls[b.kmeId]}/api/v1/keys/${a.saeId}/dec_keys?key_ID=<key_ID from the first call>"`,
+    ...keyExampleLines(layout, running.urls, pki),
     "",
     "Stop with Ctrl-C.",
   ];

@@ -27,7 +27,13 @@ import { PrometheusSink, registerMetricsRoute } from "../server/prometheus.js";
 import { SqliteJobStore } from "../store/sqlite-job-store.js";
 import { InputError, UsageError } from "./errors.js";
 import { integerFlag, numberFlag, portFlag, portOrOffFlag } from "./flags.js";
-import { DEFAULT_POOL_BITS, type KmsLayout, kmsLayoutOfTopology, startKeyService } from "./kms.js";
+import {
+  DEFAULT_POOL_BITS,
+  type KmsLayout,
+  keyExampleLines,
+  kmsLayoutOfTopology,
+  startKeyService,
+} from "./kms.js";
 import { loadTopology } from "./simulate.js";
 import { loadTenants } from "./tenants.js";
 
@@ -380,7 +386,7 @@ export async function runServeCommand(
       `  curl -s -X POST ${apiUrl}/api/v1/jobs -H 'content-type: application/json' \\`,
       `    -d '{"kind":"entanglement","src":"${a}","dst":"${b}","pairs":100,"min_fidelity":0.8}'`,
       `  curl -s ${apiUrl}/api/v1/jobs`,
-      ...(kms && kmsLayout && pki ? keyExample(kmsLayout, kms, pki) : []),
+      ...(kms && kmsLayout && pki ? ["", ...keyExampleLines(kmsLayout, kms.urls, pki)] : []),
       "",
       "Stop with Ctrl-C.",
     ];
@@ -389,21 +395,6 @@ export async function runServeCommand(
     await closeAll();
     throw e;
   }
-}
-
-/** Curl commands for a key between the SAEs at the ends of the first QKD link that joins two SAEs' sites. */
-function keyExample(layout: KmsLayout, kms: RunningKms, pki: string): string[] {
-  const saeAt = (kme: string) => layout.saes.find((s) => s.kmeId === kme);
-  const pair = layout.links.find((l) => saeAt(l.a) && saeAt(l.b));
-  const [a, b] = pair ? [saeAt(pair.a)!, saeAt(pair.b)!] : [layout.saes[0], layout.saes[1]];
-  return [
-    "",
-    `Get a key for ${a.saeId} and ${b.saeId} (ETSI GS QKD 014), then fetch it at ${b.kmeId}:`,
-    `  curl --cacert ${pki}/ca.pem --cert ${pki}/sae-${a.saeId}.pem --key ${pki}/sae-${a.saeId}-key.pem \\`,
-    `    ${kms.urls[a.kmeId]}/api/v1/keys/${b.saeId}/enc_keys`,
-    `  curl --cacert ${pki}/ca.pem --cert ${pki}/sae-${b.saeId}.pem --key ${pki}/sae-${b.saeId}-key.pem \\`,
-    `    "${kms.urls[b.kmeId]}/api/v1/keys/${a.saeId}/dec_keys?key_ID=<key_ID from the first call>"`,
-  ];
 }
 
 /** Adds `qnet serve` to the program. */
